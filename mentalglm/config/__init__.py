@@ -1,0 +1,16 @@
+"""Typed configs: the schema (`schema`) and the YAML loader with `key=value` overrides (`loading`)."""
+
+from mentalglm.config.loading import ConfigError, apply_overrides, load_config
+from mentalglm.config.schema import (
+    DataBuildConfig,
+    ModelConfig,
+    ModelInitConfig,
+    PipelineConfig,
+    RunConfig,
+    SourceConfig,
+)
+
+__all__ = [
+    "ConfigError", "DataBuildConfig", "ModelConfig", "ModelInitConfig", "PipelineConfig", "RunConfig",
+    "SourceConfig", "apply_overrides", "load_config",
+]

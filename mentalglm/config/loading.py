@@ -1,0 +1,138 @@
+"""Load a YAML config into a typed pydantic model, apply `key=value` overrides, report errors by key and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the file, the key and, where known, the line."""
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map each dotted key path of a YAML document to its 1-based line number."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                sub = (*path, str(key_node.value))
+                lines[sub] = key_node.start_mark.line + 1
+                walk(value_node, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                sub = (*path, str(i))
+                lines[sub] = item.start_mark.line + 1
+                walk(item, sub)
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r}: expected key=value, for example train.lr=1e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {key}: value {raw!r} is not valid YAML ({exc})") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set each `dotted.key=value` (value parsed as YAML) in `data`, creating mappings as needed.
+
+    List items are addressed by index (`sources.0.task=...`).
+
+    Raises:
+        ConfigError: malformed override or a path through a non-container value.
+    """
+    for item in overrides:
+        path, value = _parse_override(item)
+        node: Any = data
+        for i, part in enumerate(path[:-1]):
+            where = ".".join(path[: i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {'.'.join(path)}: {where} is not a valid list index")
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+                if node is None:
+                    node = {}
+            else:
+                raise ConfigError(f"override {'.'.join(path)}: {where} is not a mapping")
+        last = path[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ConfigError(f"override {'.'.join(path)}: {last} is not a valid list index")
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ConfigError(f"override {'.'.join(path)}: parent is not a mapping")
+    return data
+
+
+def _format_errors(exc: ValidationError, source: str, lines: dict[tuple[str, ...], int],
+                   overridden: set[str]) -> str:
+    messages = []
+    for err in exc.errors():
+        loc = tuple(str(p) for p in err["loc"])
+        key = ".".join(loc) or "(top level)"
+        # Find the deepest located ancestor, so a missing key points at its parent mapping.
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        where = f"{source}:{line}" if line else source
+        if key in overridden:
+            where = f"{where} (override {key})"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        messages.append(f"{where}: {key}: {msg}")
+    return "invalid config:\n  " + "\n  ".join(messages)
+
+
+def load_config(schema: type[M], path: str | Path, overrides: list[str] | None = None) -> M:
+    """Read `path` (YAML), apply `overrides`, and validate against `schema`.
+
+    Args:
+        schema: the pydantic model of this config kind.
+        path: the YAML file.
+        overrides: `dotted.key=value` strings applied after loading.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, or a key is unknown or has a bad value; the message
+            names the file, the key and the line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+        lines = _key_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    overrides = overrides or []
+    data = apply_overrides(data, overrides)
+    try:
+        return schema.model_validate(data, context={"config_path": path})
+    except ValidationError as exc:
+        overridden = {o.partition("=")[0].strip() for o in overrides}
+        raise ConfigError(_format_errors(exc, str(path), lines, overridden)) from None

@@ -1,0 +1,140 @@
+"""The typed config tree. Every YAML under configs/ validates against one of the root models here.
+
+Relative paths are taken relative to the working directory (the repository root, or the Ray job's
+working_dir), as in ../shared/docs/INTERFACE.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mentalglm.tasks import ALL_TASKS, IMHI_TASK, SCORED_TASKS
+
+SourceFormat = Literal["socialcd3k", "sos_hl_1k", "sos_4k", "imhi", "jsonl"]
+SplitName = Literal["train", "val", "test"]
+FORMAT_TASKS = {"socialcd3k": "cognitive_distortion", "sos_hl_1k": "suicide_risk",
+                "sos_4k": "suicide_level", "imhi": IMHI_TASK}
+
+
+class Strict(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------- data build
+class SourceConfig(Strict):
+    """One input dataset.
+
+    Example: `{name: sos_4k, format: sos_4k, task: suicide_level, splits: {train: a.tsv, val: b.tsv}}`.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short id, used in record ids")
+    format: SourceFormat
+    task: str = Field(description="task id the records belong to")
+    splits: dict[SplitName, Path] = Field(min_length=1, description="split name -> raw file")
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        if task not in ALL_TASKS:
+            raise ValueError(f"unknown task {task!r}; expected one of {list(ALL_TASKS)}")
+        return task
+
+    @model_validator(mode="after")
+    def _format_matches_task(self) -> "SourceConfig":
+        expected = FORMAT_TASKS.get(self.format)
+        if expected and expected != self.task:
+            raise ValueError(f"format {self.format} holds {expected} records, not {self.task}")
+        return self
+
+
+class DataBuildConfig(Strict):
+    """`mentalglm data build CONFIG`: raw sources -> unified records in `out_dir`."""
+
+    out_dir: Path
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="carved from train where a source has no val")
+    seed: int = 0
+    on_bad_row: Literal["error", "skip"] = "error"
+    progress_min_rows: int = Field(2000, ge=0, description="show a progress bar from this many rows on")
+    sources: list[SourceConfig] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {dupes}")
+        return sources
+
+
+# ---------------------------------------------------------------- models
+class TokenizerTrainConfig(Strict):
+    """Byte-level BPE trained offline on unified records (instructions and responses)."""
+
+    train_files: list[Path] = Field(min_length=1)
+    vocab_size: int = Field(4000, ge=300, le=200_000)
+    min_frequency: int = Field(2, ge=1)
+
+
+class ModelInitConfig(Strict):
+    """`mentalglm model init CONFIG`: write a random-weight GLM-4-architecture model + tokenizer folder."""
+
+    out_dir: Path
+    preset: Literal["tiny", "small"] = "tiny"
+    seed: int = 0
+    tokenizer: TokenizerTrainConfig
+
+
+class ModelConfig(Strict):
+    """The base causal LM: a local folder or a hub id (GLM-4-9B-chat-hf is the reference)."""
+
+    name_or_path: str
+    trust_remote_code: bool = False
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+
+# ---------------------------------------------------------------- runs (train, tune, evaluate, serve)
+class TokenizationConfig(Strict):
+    """How records become training sequences."""
+
+    max_seq_len: int = Field(512, ge=32)
+    min_post_chars: int = Field(16, ge=0, description="a post is never shortened below this many characters")
+
+
+class RunDataConfig(Strict):
+    """Where a run finds built records (train/val/test.jsonl), and which tasks it uses."""
+
+    dir: Path
+    tasks: list[str] = Field(default_factory=lambda: list(SCORED_TASKS))
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, tasks: list[str]) -> list[str]:
+        bad = [t for t in tasks if t not in ALL_TASKS]
+        if bad:
+            raise ValueError(f"unknown task(s) {bad}; expected some of {list(ALL_TASKS)}")
+        return tasks
+
+
+class RunConfig(Strict):
+    """Common root of run configs: model, data, tokenisation."""
+
+    model: ModelConfig
+    data: RunDataConfig
+    tokenization: TokenizationConfig = TokenizationConfig()
+
+
+# ---------------------------------------------------------------- pipeline
+class PipelineConfig(Strict):
+    """`mentalglm pipeline CONFIG`: the main job, its stages given by their own config files."""
+
+    out_dir: Path = Field(description="where the summary report is written")
+    data_build: Path = Field(description="a data build config (configs/data/*.yaml)")
+    model_init: Path = Field(description="a model init config (configs/model/*.yaml)")
+    batch_size: int = Field(8, ge=1, description="batch size for the padding summary")
+    tokenization: TokenizationConfig = TokenizationConfig()

@@ -1,0 +1,191 @@
+"""`mentalglm data build`: raw sources -> scrubbed, deduplicated, leak-free unified records + stats.json.
+
+Steps, in order: read and validate every row of every file (strict: the first bad row aborts before anything
+is written; `on_bad_row: skip` records it instead) -> scrub PII -> drop train/val posts that occur in any test
+split of any task -> drop exact duplicates within a task (test, then val, then train keep precedence) ->
+carve a stratified val split for sources without one -> write train/val/test.jsonl and stats.json atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mentalglm.config.schema import DataBuildConfig, SourceConfig
+from mentalglm.data.formats import RawRow, RowError, reader_for
+from mentalglm.data.io import DataError, write_json_atomic, write_jsonl_atomic
+from mentalglm.data.records import SPLITS, Record, normalise_post
+from mentalglm.data.scrub import scrub_pii
+from mentalglm.tasks import IMHI_TASK, TASKS, render_instruction, render_response
+
+log = logging.getLogger(__name__)
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.files: dict[str, dict] = {}
+        self.skipped: list[dict] = []
+        self.pii: Counter[str] = Counter()
+        self.duplicates: dict[str, Counter[str]] = defaultdict(Counter)
+        self.test_overlap: dict[str, Counter[str]] = defaultdict(Counter)
+        self.val_carved: Counter[str] = Counter()
+        self.before_carve: dict[str, Counter[str]] = defaultdict(Counter)
+
+
+def _to_record(row: RawRow, source: SourceConfig, split: str, stats: _Stats) -> Record:
+    post, counts = scrub_pii(row.post)
+    stats.pii.update(counts)
+    explanation = None
+    if row.explanation:
+        explanation, counts = scrub_pii(row.explanation)
+        stats.pii.update(counts)
+    if source.task == IMHI_TASK:
+        instruction, c1 = scrub_pii(row.instruction or "")
+        response, c2 = scrub_pii(row.response or "")
+        stats.pii.update(c1 + c2)
+    else:
+        instruction = render_instruction(source.task, post)
+        response = render_response(source.task, row.labels, explanation)
+    return Record(id=f"{source.name}-{split}-{row.line:06d}", task=source.task, source=source.name,
+                  split=split, post=post, labels=list(row.labels), explanation=explanation,
+                  instruction=instruction, response=response)
+
+
+def _read_source(source: SourceConfig, cfg: DataBuildConfig, stats: _Stats) -> dict[str, list[Record]]:
+    out: dict[str, list[Record]] = {}
+    for split, path in source.splits.items():
+        rows = list(reader_for(source.format, source.task)(Path(path)))
+        show = len(rows) >= cfg.progress_min_rows
+        records, skipped = [], 0
+        for row in tqdm(rows, desc=f"{source.name}/{split}", unit="row", disable=not show, leave=False):
+            if isinstance(row, RowError):
+                if cfg.on_bad_row == "error":
+                    raise DataError(path, row.line, row.reason)
+                stats.skipped.append({"file": str(path), "line": row.line, "reason": row.reason})
+                skipped += 1
+            else:
+                records.append(_to_record(row, source, split, stats))
+        stats.files[f"{source.name}/{split}"] = {"path": str(path), "rows_read": len(rows),
+                                                 "rows_kept": len(records), "rows_skipped": skipped}
+        log.info("%s/%s: %d rows read, %d kept, %d skipped", source.name, split, len(rows), len(records), skipped)
+        out[split] = records
+    return out
+
+
+def _stratum(record: Record, label_freq: Counter[str]) -> str:
+    # Multi-label posts are stratified by their rarest label, so rare labels reach val too.
+    return min(record.labels, key=lambda lab: (label_freq[lab], lab)) if record.labels else ""
+
+
+def carve_val(train: list[Record], fraction: float, seed: int, source: str) -> tuple[list[Record], list[Record]]:
+    """Split `train` into (train, val), taking `fraction` of every label stratum into val.
+
+    Deterministic for a given seed and input order.
+    """
+    if fraction <= 0 or not train:
+        return train, []
+    label_freq = Counter(lab for r in train for lab in r.labels)
+    strata: dict[str, list[int]] = defaultdict(list)
+    for i, record in enumerate(train):
+        strata[_stratum(record, label_freq)].append(i)
+    # Largest-remainder allocation: the val size is round(N * fraction) overall, shared out by stratum size,
+    # so small strata still add up instead of each rounding down to zero.
+    rng = random.Random(f"{seed}/{source}")
+    names = sorted(strata)
+    quota = {name: int(len(strata[name]) * fraction) for name in names}
+    remainders = sorted(names, key=lambda n: (-(len(strata[n]) * fraction - quota[n]), rng.random()))
+    for name in remainders[: int(round(len(train) * fraction)) - sum(quota.values())]:
+        quota[name] += 1
+    val_idx: set[int] = set()
+    for name in names:
+        members = strata[name]
+        random.Random(f"{seed}/{source}/{name}").shuffle(members)
+        val_idx.update(members[: quota[name]])
+    keep, val = [], []
+    for i, record in enumerate(train):
+        if i in val_idx:
+            record.split = "val"
+            val.append(record)
+        else:
+            keep.append(record)
+    return keep, val
+
+
+def _label_counts(records: list[Record]) -> dict:
+    out: dict[str, dict] = {}
+    for r in records:
+        entry = out.setdefault(r.task, {"total": 0, "labels": Counter()})
+        entry["total"] += 1
+        entry["labels"].update(r.labels)
+    def ordered(task: str, counts: Counter[str]) -> dict[str, int]:
+        order = TASKS[task].labels if task in TASKS else sorted(counts)
+        return {lab: counts[lab] for lab in order if counts[lab]}
+
+    return {task: {"total": e["total"], "labels": ordered(task, e["labels"])} for task, e in out.items()}
+
+
+def build_dataset(cfg: DataBuildConfig) -> dict:
+    """Run the data build of `cfg` and return the stats written to `{out_dir}/stats.json`.
+
+    Raises:
+        DataError: a missing or undecodable file, a bad header, or (with `on_bad_row: error`) a malformed
+            row; nothing is written then.
+    """
+    stats = _Stats()
+    by_source = {s.name: _read_source(s, cfg, stats) for s in cfg.sources}
+
+    test_keys = {normalise_post(r.post) for parts in by_source.values() for r in parts.get("test", [])}
+    seen: dict[str, set[str]] = defaultdict(set)  # task -> post keys already kept
+    for split in ("test", "val", "train"):
+        for source in cfg.sources:
+            kept = []
+            for r in by_source[source.name].get(split, []):
+                key = normalise_post(r.post)
+                if split != "test" and key in test_keys:
+                    stats.test_overlap[r.task][split] += 1
+                elif key in seen[r.task]:
+                    stats.duplicates[r.task][split] += 1
+                else:
+                    seen[r.task].add(key)
+                    kept.append(r)
+            if split in by_source[source.name]:
+                by_source[source.name][split] = kept
+
+    for source in cfg.sources:
+        parts = by_source[source.name]
+        for split, records in parts.items():
+            stats.before_carve[source.task][split] += len(records)
+        if "val" not in source.splits and "train" in parts:
+            parts["train"], parts["val"] = carve_val(parts["train"], cfg.val_fraction, cfg.seed, source.name)
+            stats.val_carved[source.task] += len(parts["val"])
+
+    outputs = {split: [r for s in cfg.sources for r in by_source[s.name].get(split, [])] for split in SPLITS}
+    report = {
+        "counts": {split: _label_counts(recs) for split, recs in outputs.items() if recs},
+        "before_val_carve": {t: dict(c) for t, c in stats.before_carve.items()},
+        "val_carved": dict(stats.val_carved),
+        "duplicates_removed": {t: dict(c) for t, c in stats.duplicates.items()},
+        "test_overlap_removed": {t: dict(c) for t, c in stats.test_overlap.items()},
+        "pii_replacements": dict(sorted(stats.pii.items())),
+        "skipped_rows": stats.skipped,
+        "files": stats.files,
+        "config": cfg.model_dump(mode="json"),
+    }
+    out_dir = Path(cfg.out_dir)
+    for split, records in outputs.items():
+        if records:
+            write_jsonl_atomic(out_dir / f"{split}.jsonl", (r.to_dict() for r in records))
+        else:
+            (out_dir / f"{split}.jsonl").unlink(missing_ok=True)  # a stale split from an earlier build
+    write_json_atomic(out_dir / "stats.json", report)
+    for split, recs in outputs.items():
+        if recs:
+            log.info("wrote %s/%s.jsonl: %s", out_dir, split, {t: c["total"] for t, c in report["counts"][split].items()})
+    log.info("removed %d duplicates and %d test-overlapping posts; %d PII replacements; %d rows skipped",
+             sum(sum(c.values()) for c in stats.duplicates.values()),
+             sum(sum(c.values()) for c in stats.test_overlap.values()), sum(stats.pii.values()), len(stats.skipped))
+    return report

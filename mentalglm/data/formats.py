@@ -1,0 +1,215 @@
+"""Readers for the raw source formats. Each yields one `RawRow` (or a `RowError`) per data row.
+
+Formats (see ../shared/data/README.md): `socialcd3k` (12 label columns + 内容), `sos_hl_1k` (id, label, comment),
+`sos_4k` (comment, myLabel, explain), `imhi` (CSV: query, gpt-3.5-turbo) and `jsonl` (unified records).
+TSV files are read without quote handling: posts contain bare quote characters.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from mentalglm.data.io import DataError, read_text, text_lines
+from mentalglm.tasks import ALL_TASKS, COGNITIVE_DISTORTION_LABELS, IMHI_TASK, get_task
+
+
+@dataclass
+class RawRow:
+    """One parsed data row, before scrubbing and rendering."""
+
+    line: int
+    post: str
+    labels: list[str]
+    explanation: str | None = None
+    instruction: str | None = None  # only for formats that carry their own (imhi)
+    response: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class RowError:
+    """A malformed data row: where and why."""
+
+    line: int
+    reason: str
+
+
+RowResult = RawRow | RowError
+
+
+def _tsv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str] | RowError]]:
+    text, _ = read_text(path)
+    lines = text_lines(text)
+    if not lines:
+        raise DataError(path, 1, "empty file: expected a header row")
+    header = lines[0].split("\t")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DataError(path, 1, f"header lacks column(s) {missing}; found {header}")
+    for lineno, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            yield lineno, RowError(lineno, f"expected {len(header)} tab-separated columns, found {len(fields)}")
+        else:
+            yield lineno, dict(zip(header, fields))
+
+
+def _post(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None
+
+
+def read_socialcd3k(path: Path) -> Iterator[RowResult]:
+    """SocialCD-3K: one 0/1 column per cognitive-distortion label, then the post in `内容`."""
+    for lineno, row in _tsv_rows(path, (*COGNITIVE_DISTORTION_LABELS, "内容")):
+        if isinstance(row, RowError):
+            yield row
+            continue
+        bad = {lab: row[lab] for lab in COGNITIVE_DISTORTION_LABELS if row[lab].strip() not in ("0", "1")}
+        post = _post(row["内容"])
+        if bad:
+            yield RowError(lineno, f"label value(s) must be 0 or 1, found {bad}")
+        elif post is None:
+            yield RowError(lineno, "empty post (column 内容)")
+        else:
+            labels = [lab for lab in COGNITIVE_DISTORTION_LABELS if row[lab].strip() == "1"]
+            if not labels:
+                yield RowError(lineno, "no cognitive-distortion label is set")
+            else:
+                yield RawRow(lineno, post, labels)
+
+
+def read_sos_hl_1k(path: Path) -> Iterator[RowResult]:
+    """SOS-HL-1K: `label` 1 = 高自杀风险, 0 = 低自杀风险; the post in `comment`."""
+    names = {"1": "高自杀风险", "0": "低自杀风险"}
+    for lineno, row in _tsv_rows(path, ("id", "label", "comment")):
+        if isinstance(row, RowError):
+            yield row
+        elif row["label"].strip() not in names:
+            yield RowError(lineno, f"label must be 0 or 1, found {row['label']!r}")
+        elif _post(row["comment"]) is None:
+            yield RowError(lineno, "empty post (column comment)")
+        else:
+            yield RawRow(lineno, _post(row["comment"]), [names[row["label"].strip()]],
+                         extra={"source_id": row["id"].strip()})
+
+
+def read_sos_4k(path: Path) -> Iterator[RowResult]:
+    """SOS-4K: level 0-10 in `myLabel`, the post in `comment`, an explanation in `explain`."""
+    for lineno, row in _tsv_rows(path, ("comment", "myLabel", "explain")):
+        if isinstance(row, RowError):
+            yield row
+            continue
+        raw_level = row["myLabel"].strip()
+        if not re.fullmatch(r"-?\d+", raw_level):
+            yield RowError(lineno, f"level must be an integer 0-10, found {row['myLabel']!r}")
+        elif not 0 <= int(raw_level) <= 10:
+            yield RowError(lineno, f"level {int(raw_level)} outside 0-10")
+        elif _post(row["comment"]) is None:
+            yield RowError(lineno, "empty post (column comment)")
+        else:
+            yield RawRow(lineno, _post(row["comment"]), [str(int(raw_level))], _post(row["explain"]))
+
+
+_IMHI_POST_RE = re.compile(r'Consider this post:\s*"(.*)"\s*Question:', re.DOTALL)
+
+
+def read_imhi(path: Path) -> Iterator[RowResult]:
+    """IMHI (MentalLLaMA) CSV: `query` is the instruction, `gpt-3.5-turbo` the response, labels empty."""
+    text, _ = read_text(path)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(path, 1, "empty file: expected a header row") from None
+    except csv.Error as exc:
+        raise DataError(path, 1, f"malformed CSV header ({exc})") from None
+    missing = [c for c in ("query", "gpt-3.5-turbo") if c not in header]
+    if missing:
+        raise DataError(path, 1, f"header lacks column(s) {missing}; found {header}")
+    q_col, a_col = header.index("query"), header.index("gpt-3.5-turbo")
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield RowError(start, f"malformed CSV ({exc})")
+            continue
+        if len(fields) != len(header):
+            yield RowError(start, f"expected {len(header)} columns, found {len(fields)}")
+            continue
+        query, answer = fields[q_col].strip(), fields[a_col].strip()
+        if not query or not answer:
+            yield RowError(start, "empty query or answer")
+            continue
+        m = _IMHI_POST_RE.search(query)
+        post = m.group(1).strip() if m and m.group(1).strip() else query
+        yield RawRow(start, post, [], instruction=query, response=answer)
+
+
+def make_jsonl_reader(task: str) -> Callable[[Path], Iterator[RowResult]]:
+    """A reader of unified records (INTERFACE.md) that must all belong to `task`."""
+
+    def read_jsonl_records(path: Path) -> Iterator[RowResult]:
+        import json
+
+        text, _ = read_text(path)
+        for lineno, line in enumerate(text_lines(text), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield RowError(lineno, f"not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(obj, dict):
+                yield RowError(lineno, "expected a JSON object")
+                continue
+            yield _jsonl_row(obj, lineno, task)
+
+    return read_jsonl_records
+
+
+def _jsonl_row(obj: dict, lineno: int, task: str) -> RowResult:
+    if obj.get("task") not in ALL_TASKS:
+        return RowError(lineno, f"unknown task {obj.get('task')!r}")
+    if obj["task"] != task:
+        return RowError(lineno, f"task {obj['task']!r} does not match the source's task {task!r}")
+    post = obj.get("post")
+    if not isinstance(post, str) or not post.strip():
+        return RowError(lineno, "missing or empty post")
+    labels = obj.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(x, (str, int)) for x in labels):
+        return RowError(lineno, "labels must be a list of strings")
+    labels = [str(x) for x in labels]
+    explanation = obj.get("explanation")
+    if explanation is not None and not isinstance(explanation, str):
+        return RowError(lineno, "explanation must be a string or null")
+    if task == IMHI_TASK:
+        if not obj.get("instruction") or not obj.get("response"):
+            return RowError(lineno, "imhi records need instruction and response")
+        return RawRow(lineno, post.strip(), [], None, obj["instruction"], obj["response"])
+    try:
+        labels = get_task(task).order_labels(labels)
+    except ValueError as exc:
+        return RowError(lineno, str(exc))
+    return RawRow(lineno, post.strip(), labels, _post(explanation))
+
+
+READERS: dict[str, Callable[[Path], Iterator[RowResult]]] = {
+    "socialcd3k": read_socialcd3k,
+    "sos_hl_1k": read_sos_hl_1k,
+    "sos_4k": read_sos_4k,
+    "imhi": read_imhi,
+}
+
+
+def reader_for(fmt: str, task: str) -> Callable[[Path], Iterator[RowResult]]:
+    """The row reader of source format `fmt` (records of `task`)."""
+    return make_jsonl_reader(task) if fmt == "jsonl" else READERS[fmt]

@@ -1,0 +1,113 @@
+"""File reading (UTF-8 with or without BOM, CRLF or LF, GB18030 fallback) and atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file and, where it applies, the line."""
+
+    def __init__(self, path: str | Path, line: int | None, reason: str):
+        self.path, self.line, self.reason = str(path), line, reason
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {reason}")
+
+
+def read_text(path: str | Path) -> tuple[str, str]:
+    """Decode a text file: UTF-8 (a BOM is dropped), else GB18030; CRLF and lone CR become LF.
+
+    Returns:
+        (text, encoding name).
+
+    Raises:
+        DataError: the file is missing, or is neither UTF-8 nor GB18030 (names the first bad line).
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, None, "file not found") from None
+    except OSError as exc:
+        raise DataError(path, None, f"cannot read ({exc.strerror})") from None
+    encoding = "utf-8"
+    if raw.startswith(UTF8_BOM):
+        raw, encoding = raw[len(UTF8_BOM):], "utf-8-sig"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as utf8_error:
+        try:
+            text, encoding = raw.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError:
+            line = raw.count(b"\n", 0, utf8_error.start) + 1
+            raise DataError(path, line, "not valid UTF-8 or GB18030 text") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
+def text_lines(text: str) -> list[str]:
+    """Split decoded text into lines, dropping the empty string after a final newline."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temp file in the same folder and a rename."""
+    _atomic_write(Path(path), lambda handle: handle.write(text))
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write `obj` as indented UTF-8 JSON, atomically."""
+    write_text_atomic(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Write one JSON object per line, atomically."""
+
+    def write(handle: Any) -> None:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    _atomic_write(Path(path), write)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file of objects.
+
+    Raises:
+        DataError: missing file, or a line that is not a JSON object (names the line).
+    """
+    text, _ = read_text(path)
+    rows = []
+    for lineno, line in enumerate(text_lines(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, lineno, f"not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+        rows.append(obj)
+    return rows

@@ -1,0 +1,54 @@
+"""The unified record (INTERFACE.md) and loading of built splits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mentalglm.data.io import DataError, read_jsonl
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Record:
+    """One example: a post of one task with its labels, explanation and rendered instruction/response."""
+
+    id: str
+    task: str
+    source: str
+    split: str
+    post: str
+    labels: list[str]
+    explanation: str | None
+    instruction: str
+    response: str
+
+    def to_dict(self) -> dict:
+        """The record as the JSON object written to `{split}.jsonl`."""
+        return asdict(self)
+
+
+_FIELDS = tuple(Record.__dataclass_fields__)
+
+
+def normalise_post(post: str) -> str:
+    """The key under which two posts count as duplicates: whitespace runs folded, ends stripped."""
+    return " ".join(post.split())
+
+
+def load_split(data_dir: str | Path, split: str, tasks: list[str] | None = None) -> list[Record]:
+    """Load `{data_dir}/{split}.jsonl`, keeping records of `tasks` (all when None).
+
+    Raises:
+        DataError: the file is missing or a line is not a complete record.
+    """
+    path = Path(data_dir) / f"{split}.jsonl"
+    records = []
+    for lineno, obj in enumerate(read_jsonl(path), start=1):
+        missing = [f for f in _FIELDS if f not in obj]
+        if missing:
+            raise DataError(path, lineno, f"record lacks field(s) {missing}")
+        if tasks is None or obj["task"] in tasks:
+            records.append(Record(**{f: obj[f] for f in _FIELDS}))
+    return records

@@ -1,0 +1,62 @@
+"""Load the base causal LM and its tokenizer from `model.name_or_path` (a local folder or a hub id)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mentalglm.config.schema import ModelConfig
+
+
+class ModelLoadError(RuntimeError):
+    """The model or tokenizer named by `model.name_or_path` could not be loaded."""
+
+
+def _check_local(name_or_path: str) -> None:
+    looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
+    if looks_local and not (Path(name_or_path).expanduser() / "config.json").exists():
+        raise ModelLoadError(f"model.name_or_path: {name_or_path} is not a model folder (no config.json); "
+                             "create one with `mentalglm model init configs/model/tiny.yaml`")
+
+
+def load_tokenizer(cfg: ModelConfig):
+    """The tokenizer of `cfg`, left-padding (for batched generation).
+
+    Raises:
+        ModelLoadError: naming `model.name_or_path`.
+    """
+    from transformers import AutoTokenizer
+
+    _check_local(cfg.name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"model.name_or_path: cannot load tokenizer from {cfg.name_or_path} ({exc})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def resolve_dtype(name: str):
+    """torch dtype for a config dtype name; `auto` is bfloat16 on a bf16-capable GPU, else float32."""
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return getattr(torch, name)
+
+
+def load_model(cfg: ModelConfig, dtype=None):
+    """The causal LM of `cfg` in `dtype` (default: `cfg.dtype`).
+
+    Raises:
+        ModelLoadError: naming `model.name_or_path`.
+    """
+    from transformers import AutoModelForCausalLM
+
+    _check_local(cfg.name_or_path)
+    try:
+        return AutoModelForCausalLM.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code,
+                                                    dtype=dtype or resolve_dtype(cfg.dtype))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"model.name_or_path: cannot load model from {cfg.name_or_path} ({exc})") from None

@@ -1,0 +1,108 @@
+"""Random-weight GLM-4-architecture models with a byte-level BPE tokenizer trained offline.
+
+`create_model_folder` writes one ordinary Hugging Face folder (config, weights, tokenizer, chat template) that
+every later stage loads by path, exactly as it would load GLM-4-9B-chat-hf.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from mentalglm.config.schema import ModelInitConfig
+from mentalglm.data.records import load_split
+from mentalglm.model.chat_format import EOS_TOKEN, GLM4_CHAT_TEMPLATE, GLM4_SPECIAL_TOKENS, STOP_TOKENS
+
+log = logging.getLogger(__name__)
+
+# Shapes of the Glm4Config for each preset (vocab_size comes from the tokenizer).
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": dict(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, head_dim=64, max_position_embeddings=2048),
+    "small": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=8, num_attention_heads=12,
+                  num_key_value_heads=4, head_dim=64, max_position_embeddings=4096),
+}
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int):
+    """Train a byte-level BPE tokenizer carrying GLM-4's special tokens and chat template.
+
+    Byte-level BPE encodes any UTF-8 text, so Chinese text unseen in training still round-trips exactly.
+
+    Returns:
+        a `transformers.PreTrainedTokenizerFast`.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                  special_tokens=list(GLM4_SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=EOS_TOKEN, pad_token=EOS_TOKEN,
+        additional_special_tokens=[t for t in GLM4_SPECIAL_TOKENS if t != EOS_TOKEN],
+        clean_up_tokenization_spaces=False, padding_side="left", model_max_length=8192,
+    )
+    fast.chat_template = GLM4_CHAT_TEMPLATE
+    return fast
+
+
+def build_model(preset: str, tokenizer, seed: int = 0):
+    """A `Glm4ForCausalLM` of the preset's shape with random weights, its vocab fitted to `tokenizer`."""
+    import torch
+    from transformers import Glm4Config, Glm4ForCausalLM, GenerationConfig
+
+    stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in STOP_TOKENS]
+    config = Glm4Config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids,
+                        **PRESETS[preset])
+    torch.manual_seed(seed)
+    model = Glm4ForCausalLM(config)
+    model.generation_config = GenerationConfig(eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id,
+                                               do_sample=False)
+    return model
+
+
+def _training_texts(files: list[Path]) -> Iterable[str]:
+    for path in files:
+        data_dir, split = path.parent, path.name.removesuffix(".jsonl")
+        for record in load_split(data_dir, split):
+            yield record.instruction
+            yield record.response
+
+
+def create_model_folder(cfg: ModelInitConfig) -> Path:
+    """Train the tokenizer on `cfg.tokenizer.train_files`, build the preset model, save both to `cfg.out_dir`.
+
+    The folder is written under a temp name and renamed into place, replacing an earlier one.
+
+    Returns:
+        the model folder.
+
+    Raises:
+        DataError: a training file is missing or malformed.
+    """
+    texts = list(_training_texts([Path(p) for p in cfg.tokenizer.train_files]))
+    tokenizer = train_tokenizer(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
+    model = build_model(cfg.preset, tokenizer, cfg.seed)
+    out = Path(cfg.out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("wrote %s model (%.2fM parameters, vocab %d) to %s", cfg.preset, n_params / 1e6, len(tokenizer), out)
+    return out

@@ -1,0 +1,87 @@
+"""`mentalglm pipeline`: the main job on one config. Today: build data -> create model -> tokenise and summarise.
+
+Training, evaluation and serving stages join here as they land; each stage runs from its own config file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+
+from mentalglm.config import DataBuildConfig, ModelConfig, ModelInitConfig, PipelineConfig, load_config
+from mentalglm.data.batching import length_grouped_batches, padding_share
+from mentalglm.data.build import build_dataset
+from mentalglm.data.io import write_json_atomic, write_text_atomic
+from mentalglm.data.records import load_split
+from mentalglm.data.tokenization import encode_records
+from mentalglm.model.loading import load_tokenizer
+from mentalglm.model.tiny import create_model_folder
+
+log = logging.getLogger(__name__)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
+
+
+def run_pipeline(cfg: PipelineConfig) -> dict:
+    """Run every stage of the main job and write `{out_dir}/summary.md` and `summary.json`.
+
+    Returns:
+        the summary (stage timings, record counts, tokenisation figures).
+
+    Raises:
+        ConfigError, DataError, ModelLoadError: from the stage that failed.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    data_cfg = load_config(DataBuildConfig, cfg.data_build)
+    stats = build_dataset(data_cfg)
+    timings["data build"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    model_cfg = load_config(ModelInitConfig, cfg.model_init)
+    model_dir = create_model_folder(model_cfg)
+    timings["model init"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    tokenizer = load_tokenizer(ModelConfig(name_or_path=str(model_dir)))
+    train = load_split(data_cfg.out_dir, "train")
+    encoded = encode_records(train, tokenizer, cfg.tokenization.max_seq_len, cfg.tokenization.min_post_chars)
+    lengths = [len(e) for e in encoded]
+    grouped = padding_share(lengths, length_grouped_batches(lengths, cfg.batch_size, seed=0))
+    ungrouped = padding_share(lengths, length_grouped_batches(lengths, cfg.batch_size, seed=0, group_factor=1))
+    timings["tokenise"] = time.perf_counter() - start
+
+    rows = []
+    for split, tasks in stats["counts"].items():
+        for task, counts in tasks.items():
+            rows.append([split, task, counts["total"], len(counts["labels"])])
+    tok_summary = {
+        "examples": len(encoded), "mean_tokens": round(sum(lengths) / max(1, len(lengths)), 1),
+        "max_tokens": max(lengths, default=0),
+        "posts_shortened": sum(e.post_truncated for e in encoded),
+        "explanations_cut": sum(e.response_truncated for e in encoded),
+        "padding_share_grouped": round(grouped, 4), "padding_share_random": round(ungrouped, 4),
+        "loss_tokens": sum(sum(1 for lab in e.labels if lab != -100) for e in encoded),
+    }
+    summary = {"data_dir": str(data_cfg.out_dir), "model_dir": str(model_dir), "records": stats["counts"],
+               "tokenization": tok_summary, "timings_s": {k: round(v, 2) for k, v in timings.items()},
+               "tasks_in_train": dict(Counter(r.task for r in train))}
+    report = "\n\n".join([
+        "# MentalGLM pipeline summary",
+        f"Data: `{data_cfg.out_dir}` · model: `{model_dir}`",
+        "## Records\n" + _table(rows, ["split", "task", "records", "labels seen"]),
+        "## Tokenisation (train)\n" + _table([[k, v] for k, v in tok_summary.items()], ["figure", "value"]),
+        "## Stage times (s)\n" + _table([[k, f"{v:.1f}"] for k, v in timings.items()], ["stage", "seconds"]),
+    ]) + "\n"
+    out = Path(cfg.out_dir)
+    write_text_atomic(out / "summary.md", report)
+    write_json_atomic(out / "summary.json", summary)
+    print(report)
+    print(f"report: {out / 'summary.md'}")
+    return summary
