@@ -34,20 +34,22 @@ class SourceConfig(Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short id, used in record ids")
     format: SourceFormat
-    task: str = Field(description="task id the records belong to")
+    task: str | None = Field(None, description="task id of the records; a jsonl source may omit it (mixed tasks)")
     splits: dict[SplitName, Path] = Field(min_length=1, description="split name -> raw file")
 
     @field_validator("task")
     @classmethod
-    def _known_task(cls, task: str) -> str:
-        if task not in ALL_TASKS:
+    def _known_task(cls, task: str | None) -> str | None:
+        if task is not None and task not in ALL_TASKS:
             raise ValueError(f"unknown task {task!r}; expected one of {list(ALL_TASKS)}")
         return task
 
     @model_validator(mode="after")
     def _format_matches_task(self) -> "SourceConfig":
         expected = FORMAT_TASKS.get(self.format)
-        if expected and expected != self.task:
+        if self.task is None and expected:
+            self.__dict__["task"] = expected
+        elif expected and expected != self.task:
             raise ValueError(f"format {self.format} holds {expected} records, not {self.task}")
         return self
 

@@ -37,20 +37,21 @@ class _Stats:
 
 
 def _to_record(row: RawRow, source: SourceConfig, split: str, stats: _Stats) -> Record:
+    task = row.task or source.task
     post, counts = scrub_pii(row.post)
     stats.pii.update(counts)
     explanation = None
     if row.explanation:
         explanation, counts = scrub_pii(row.explanation)
         stats.pii.update(counts)
-    if source.task == IMHI_TASK:
+    if task == IMHI_TASK:
         instruction, c1 = scrub_pii(row.instruction or "")
         response, c2 = scrub_pii(row.response or "")
         stats.pii.update(c1 + c2)
     else:
-        instruction = render_instruction(source.task, post)
-        response = render_response(source.task, row.labels, explanation)
-    return Record(id=f"{source.name}-{split}-{row.line:06d}", task=source.task, source=source.name,
+        instruction = render_instruction(task, post)
+        response = render_response(task, row.labels, explanation)
+    return Record(id=f"{source.name}-{split}-{row.line:06d}", task=task, source=source.name,
                   split=split, post=post, labels=list(row.labels), explanation=explanation,
                   instruction=instruction, response=response)
 
@@ -158,10 +159,11 @@ def build_dataset(cfg: DataBuildConfig) -> dict:
     for source in cfg.sources:
         parts = by_source[source.name]
         for split, records in parts.items():
-            stats.before_carve[source.task][split] += len(records)
+            for r in records:
+                stats.before_carve[r.task][split] += 1
         if "val" not in source.splits and "train" in parts:
             parts["train"], parts["val"] = carve_val(parts["train"], cfg.val_fraction, cfg.seed, source.name)
-            stats.val_carved[source.task] += len(parts["val"])
+            stats.val_carved.update(r.task for r in parts["val"])
 
     outputs = {split: [r for s in cfg.sources for r in by_source[s.name].get(split, [])] for split in SPLITS}
     report = {

@@ -28,6 +28,7 @@ class RawRow:
     explanation: str | None = None
     instruction: str | None = None  # only for formats that carry their own (imhi)
     response: str | None = None
+    task: str | None = None  # set by readers of mixed-task files (jsonl)
     extra: dict = field(default_factory=dict)
 
 
@@ -153,8 +154,8 @@ def read_imhi(path: Path) -> Iterator[RowResult]:
         yield RawRow(start, post, [], instruction=query, response=answer)
 
 
-def make_jsonl_reader(task: str) -> Callable[[Path], Iterator[RowResult]]:
-    """A reader of unified records (INTERFACE.md) that must all belong to `task`."""
+def make_jsonl_reader(task: str | None) -> Callable[[Path], Iterator[RowResult]]:
+    """A reader of unified records (INTERFACE.md) that must all belong to `task` (any task when None)."""
 
     def read_jsonl_records(path: Path) -> Iterator[RowResult]:
         import json
@@ -176,11 +177,12 @@ def make_jsonl_reader(task: str) -> Callable[[Path], Iterator[RowResult]]:
     return read_jsonl_records
 
 
-def _jsonl_row(obj: dict, lineno: int, task: str) -> RowResult:
-    if obj.get("task") not in ALL_TASKS:
-        return RowError(lineno, f"unknown task {obj.get('task')!r}")
-    if obj["task"] != task:
-        return RowError(lineno, f"task {obj['task']!r} does not match the source's task {task!r}")
+def _jsonl_row(obj: dict, lineno: int, source_task: str | None) -> RowResult:
+    task = obj.get("task")
+    if task not in ALL_TASKS:
+        return RowError(lineno, f"unknown task {task!r}")
+    if source_task is not None and task != source_task:
+        return RowError(lineno, f"task {task!r} does not match the source's task {source_task!r}")
     post = obj.get("post")
     if not isinstance(post, str) or not post.strip():
         return RowError(lineno, "missing or empty post")
@@ -194,12 +196,12 @@ def _jsonl_row(obj: dict, lineno: int, task: str) -> RowResult:
     if task == IMHI_TASK:
         if not obj.get("instruction") or not obj.get("response"):
             return RowError(lineno, "imhi records need instruction and response")
-        return RawRow(lineno, post.strip(), [], None, obj["instruction"], obj["response"])
+        return RawRow(lineno, post.strip(), [], None, obj["instruction"], obj["response"], task)
     try:
         labels = get_task(task).order_labels(labels)
     except ValueError as exc:
         return RowError(lineno, str(exc))
-    return RawRow(lineno, post.strip(), labels, _post(explanation))
+    return RawRow(lineno, post.strip(), labels, _post(explanation), task=task)
 
 
 READERS: dict[str, Callable[[Path], Iterator[RowResult]]] = {
@@ -210,6 +212,6 @@ READERS: dict[str, Callable[[Path], Iterator[RowResult]]] = {
 }
 
 
-def reader_for(fmt: str, task: str) -> Callable[[Path], Iterator[RowResult]]:
+def reader_for(fmt: str, task: str | None) -> Callable[[Path], Iterator[RowResult]]:
     """The row reader of source format `fmt` (records of `task`)."""
     return make_jsonl_reader(task) if fmt == "jsonl" else READERS[fmt]

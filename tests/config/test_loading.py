@@ -1,0 +1,87 @@
+"""Config loading: overrides on dotted paths; unknown keys and bad values name the key, the file and the line."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from mentalglm.cli import VERBS
+from mentalglm.config import ConfigError, DataBuildConfig, ModelInitConfig, PipelineConfig, load_config
+
+GOOD = """\
+# mentalglm data build x.yaml
+out_dir: out
+sources:
+  - name: hl
+    format: sos_hl_1k
+    task: suicide_risk
+    splits: {train: a.tsv}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_overrides_set_nested_and_list_keys(tmp_path):
+    cfg = load_config(DataBuildConfig, _write(tmp_path, GOOD),
+                      ["val_fraction=0.2", "sources.0.splits.test=t.tsv", "on_bad_row=skip"])
+    assert cfg.val_fraction == 0.2 and cfg.on_bad_row == "skip"
+    assert cfg.sources[0].splits == {"train": Path("a.tsv"), "test": Path("t.tsv")}
+
+
+def test_unknown_key_names_key_file_and_line(tmp_path):
+    path = _write(tmp_path, GOOD.replace("    task: suicide_risk", "    task: suicide_risk\n    tsak: x"))
+    with pytest.raises(ConfigError) as err:
+        load_config(DataBuildConfig, path)
+    assert f"{path}:7: sources.0.tsak: unknown key" in str(err.value)
+
+
+def test_bad_value_names_key_and_line(tmp_path):
+    path = _write(tmp_path, GOOD.replace("out_dir: out", "out_dir: out\nval_fraction: 1.5"))
+    with pytest.raises(ConfigError, match=rf"{path}:3: val_fraction: Input should be less than 1"):
+        load_config(DataBuildConfig, path)
+
+
+def test_unknown_task_and_format_mismatch(tmp_path):
+    with pytest.raises(ConfigError, match=r"sources\.0\.task: .*unknown task 'risk'"):
+        load_config(DataBuildConfig, _write(tmp_path, GOOD.replace("task: suicide_risk", "task: risk")))
+    with pytest.raises(ConfigError, match=r"sources\.0: .*format sos_hl_1k holds suicide_risk records"):
+        load_config(DataBuildConfig, _write(tmp_path, GOOD.replace("task: suicide_risk", "task: suicide_level")))
+
+
+def test_bad_override_is_named_as_override(tmp_path):
+    path = _write(tmp_path, GOOD)
+    with pytest.raises(ConfigError, match=r"\(override on_bad_row\): on_bad_row: Input should be 'error' or 'skip'"):
+        load_config(DataBuildConfig, path, ["on_bad_row=ignore"])
+    with pytest.raises(ConfigError, match=r"override sources\.3\.task: sources\.3 is not a valid list index"):
+        load_config(DataBuildConfig, path, ["sources.3.task=x"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config(DataBuildConfig, path, ["val_fraction"])
+    with pytest.raises(ConfigError, match=r"unknown key"):
+        load_config(DataBuildConfig, path, ["nonsense.deep=1"])
+
+
+def test_missing_required_key_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"out_dir: Field required"):
+        load_config(DataBuildConfig, _write(tmp_path, GOOD.replace("out_dir: out\n", "")))
+    with pytest.raises(ConfigError, match=rf"{tmp_path / 'cfg.yaml'}:4: not valid YAML"):
+        load_config(DataBuildConfig, _write(tmp_path, "out_dir: out\nsources:\n  - {name: [\n"))
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(DataBuildConfig, tmp_path / "missing.yaml")
+
+
+SCHEMAS = {"data": DataBuildConfig, "model": ModelInitConfig, "pipeline": PipelineConfig}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_has_a_usage_comment_and_validates(path):
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    kind = path.parent.name
+    assert first.startswith("# mentalglm ") or first.startswith("# ray job submit"), first
+    assert str(path.relative_to(REPO)) in first
+    verb = first.removeprefix("# mentalglm ").split(" configs/")[0]
+    assert verb in VERBS, f"usage comment names an unknown verb: {verb}"
+    load_config(SCHEMAS[kind], path)

@@ -1,0 +1,53 @@
+"""Shared fixtures: the repository paths, the built sample records and the tiny model folder."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SAMPLE = REPO / "sample_data"
+
+
+def sample_build_config(out_dir: Path, **overrides):
+    """A DataBuildConfig over the project's sample files (absolute paths), writing to `out_dir`."""
+    from mentalglm.config import DataBuildConfig, load_config
+
+    cfg = load_config(DataBuildConfig, REPO / "configs/data/sample.yaml", [f"out_dir={out_dir}"])
+    for source in cfg.sources:
+        source.splits = {k: REPO / v for k, v in source.splits.items()}
+    return cfg.model_copy(update=overrides)
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory) -> Path:
+    """The sample records, built once per session."""
+    from mentalglm.data.build import build_dataset
+
+    out = tmp_path_factory.mktemp("sample-data")
+    build_dataset(sample_build_config(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(sample_data_dir, tmp_path_factory) -> Path:
+    """The tiny GLM-4 model folder, tokenizer trained on the sample train records."""
+    from mentalglm.config import ModelInitConfig
+    from mentalglm.model.tiny import create_model_folder
+
+    out = tmp_path_factory.mktemp("models") / "tiny-glm4"
+    cfg = ModelInitConfig(out_dir=out, preset="tiny",
+                          tokenizer={"train_files": [sample_data_dir / "train.jsonl"], "vocab_size": 2000})
+    return create_model_folder(cfg)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data, or skip when this checkout has none beside it."""
+    if not (SHARED_DATA / "socialcd3k" / "train.tsv").exists():
+        pytest.skip("../shared/data is absent")
+    return SHARED_DATA

@@ -1,0 +1,68 @@
+"""The `mentalglm` console script and the ray_jobs entry points, run as a user runs them."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+from mentalglm.cli import VERBS, build_parser
+
+MENTALGLM = Path(sys.executable).parent / "mentalglm"
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def _run(args, cwd=REPO):
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300)
+
+
+def test_verb_table_and_parser_agree():
+    parser = build_parser()
+    for name in VERBS:
+        args = parser.parse_args([*name.split(), "x.yaml", "a.b=1"])
+        assert args.verb == name and args.config == "x.yaml" and args.overrides == ["a.b=1"]
+
+
+def test_data_build_from_the_command_line(tmp_path):
+    result = _run([str(MENTALGLM), "data", "build", "configs/data/sample.yaml", f"out_dir={tmp_path}/d"])
+    assert result.returncode == 0, result.stderr
+    assert f"{tmp_path}/d/train.jsonl: cognitive_distortion 20, suicide_risk 13, suicide_level 14" in result.stdout
+    stats = json.loads((tmp_path / "d" / "stats.json").read_text())
+    assert stats["counts"]["test"]["suicide_level"]["total"] == 3
+    # Post text never reaches the logs.
+    assert "同事" not in result.stderr and "考虑一下" not in result.stderr
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path):
+    result = _run([str(MENTALGLM), "data", "build", "configs/data/sample.yaml", "seed=abc", f"out_dir={tmp_path}"])
+    assert result.returncode == 2
+    assert "seed" in result.stderr and "configs/data/sample.yaml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_data_exits_2_naming_file_and_line(tmp_path):
+    raw = tmp_path / "bad.tsv"
+    raw.write_text("comment\tmyLabel\texplain\n好累\t42\tx\n", encoding="utf-8")
+    result = _run([str(MENTALGLM), "data", "build", "configs/data/sample.yaml", f"out_dir={tmp_path}/o",
+                   f"sources.2.splits={{train: {raw}}}"])
+    assert result.returncode == 2
+    assert f"{raw}:2: level 42 outside 0-10" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_ray_job_entry_point_and_pipeline(tmp_path):
+    # The pipeline, through its ray_jobs entry point, from a copy of the repo's configs and sample data.
+    work = tmp_path / "work"
+    shutil.copytree(REPO / "configs", work / "configs")
+    shutil.copytree(REPO / "sample_data", work / "sample_data")
+    result = _run([sys.executable, str(REPO / "ray_jobs" / "pipeline.py"), "--config", "configs/pipeline/local.yaml"],
+                  cwd=work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "report: runs/pipeline-local/summary.md" in result.stdout
+    summary = json.loads((work / "runs/pipeline-local/summary.json").read_text())
+    assert summary["tokenization"]["examples"] == 47
+    assert summary["tokenization"]["padding_share_grouped"] < summary["tokenization"]["padding_share_random"]
+    assert (work / "models/tiny-glm4/config.json").exists()
+    assert (work / "models/tiny-glm4/tokenizer.json").exists()
