@@ -1,0 +1,118 @@
+"""Config of `mentalglm train`: Ray Train + DeepSpeed + LoRA fine-tuning (one or several stages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mentalglm.config.schema import RunConfig, Strict
+
+
+class RunSection(Strict):
+    """Where a run lives: `{storage_path}/{name}/`. Rerunning the same name resumes from its latest checkpoint."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    storage_path: str = Field("runs", description="local folder or shared storage URI (multi-node needs shared)")
+    seed: int = 0
+
+
+class LoraSection(Strict):
+    """LoRA adapter shape. GLM-4 (transformers) names: q_proj k_proj v_proj o_proj gate_up_proj down_proj;
+    the remote-code GLM-4 uses query_key_value."""
+
+    r: int = Field(8, ge=1, le=1024)
+    alpha: float = Field(16, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"], min_length=1)
+
+
+class TrainSection(Strict):
+    """The optimisation loop."""
+
+    epochs: int = Field(1, ge=1)
+    max_steps: int | None = Field(None, ge=1, description="optimizer steps in all; overrides epochs when set")
+    micro_batch_size: int = Field(4, ge=1, description="examples per worker per forward pass")
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(2e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    max_grad_norm: float = Field(1.0, ge=0)
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on a bf16 GPU, else fp32")
+    gradient_checkpointing: bool = False
+    checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints (and reports)")
+    eval_batch_size: int = Field(8, ge=1)
+    init_adapter: Path | None = Field(None, description="start from this PEFT adapter (e.g. stage 1's final/)")
+    stop_after_step: int | None = Field(
+        None, ge=1, description="end this run after the checkpoint at this step; rerun the same name to continue")
+
+
+class DeepSpeedSection(Strict):
+    """A DeepSpeed JSON config by reference; batch sizes, clipping and precision are filled in from `train`."""
+
+    config: Path = Path("configs/deepspeed/zero2.json")
+    zero_stage: int | None = Field(None, description="override zero_optimization.stage of the JSON (0-3)")
+
+    @field_validator("zero_stage")
+    @classmethod
+    def _stage(cls, stage: int | None) -> int | None:
+        if stage is not None and stage not in (0, 1, 2, 3):
+            raise ValueError(f"ZeRO stage must be 0, 1, 2 or 3, got {stage}")
+        return stage
+
+
+class ScalingSection(Strict):
+    """Ray Train workers: one process (and one GPU when use_gpu) each."""
+
+    num_workers: int = Field(2, ge=1)
+    use_gpu: bool = False
+    cpus_per_worker: int = Field(1, ge=1)
+
+
+class CheckpointSection(Strict):
+    """Which checkpoints to keep (the latest one is always kept as well, for resuming)."""
+
+    num_to_keep: int | None = Field(2, ge=1)
+    metric: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+
+
+class RaySection(Strict):
+    """How the driver reaches Ray: an address (`auto`, `ray://…`) or a local cluster of num_cpus."""
+
+    address: str | None = Field(None, description="None: RAY_ADDRESS if set, else start a local cluster")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster (default: all of this machine)")
+    num_gpus: int | None = Field(None, ge=0)
+
+
+class StageSection(Strict):
+    """One stage of a multi-stage run: dotted-key overrides of the base config (`data.dir: data/imhi`)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainConfig(RunConfig):
+    """`mentalglm train CONFIG`."""
+
+    run: RunSection
+    lora: LoraSection = LoraSection()
+    train: TrainSection = TrainSection()
+    deepspeed: DeepSpeedSection = DeepSpeedSection()
+    scaling: ScalingSection = ScalingSection()
+    checkpoint: CheckpointSection = CheckpointSection()
+    failure: dict[Literal["max_failures"], int] = Field(default_factory=lambda: {"max_failures": 0})
+    ray: RaySection = RaySection()
+    stages: list[StageSection] = Field(default_factory=list, description="run these in order; empty: one run")
+
+    @model_validator(mode="after")
+    def _unique_stages(self) -> "TrainConfig":
+        names = [s.name for s in self.stages]
+        if len(names) != len(set(names)):
+            raise ValueError(f"stages: names must be unique, got {names}")
+        if self.failure.get("max_failures", 0) < -1:
+            raise ValueError("failure.max_failures must be >= -1 (-1: retry forever)")
+        return self

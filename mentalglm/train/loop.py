@@ -1,0 +1,240 @@
+"""The per-worker training loop run by Ray Train: PEFT LoRA inside a DeepSpeed engine.
+
+Each rank reads its own shard of length-grouped batches. Every `train.checkpoint_every` optimizer steps, and at
+each epoch end, all ranks evaluate val loss together, save their share of a checkpoint and report it. Dropout
+randomness is re-seeded from (seed, rank, epoch, micro-batch), so a resumed run replays exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mentalglm.config.train import TrainConfig
+from mentalglm.data.batching import collate, length_grouped_batches, shard_batches
+from mentalglm.data.records import load_split
+from mentalglm.data.tokenization import IGNORE_INDEX, EncodedExample, encode_records
+from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_checkpoint
+from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
+
+PROBE_SIZE = 2
+
+
+def lr_lambda(total_steps: int, warmup_ratio: float, schedule: str):
+    """Multiplier of the base lr at each optimizer step: linear warmup, then cosine/linear decay or constant."""
+    warmup = int(total_steps * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1.0 - progress
+
+    return factor
+
+
+def steps_per_epoch(n_examples: int, cfg: TrainConfig, world_size: int) -> int:
+    """Optimizer steps in one epoch, the same on every rank."""
+    batches = math.ceil(n_examples / cfg.train.micro_batch_size)
+    return (batches // world_size) // cfg.train.grad_accum
+
+
+def total_steps(n_examples: int, cfg: TrainConfig, world_size: int) -> int:
+    """Optimizer steps of the whole run (`train.max_steps` if set, else epochs x steps per epoch)."""
+    return cfg.train.max_steps or cfg.train.epochs * steps_per_epoch(n_examples, cfg, world_size)
+
+
+def _epoch_batches(lengths: list[int], cfg: TrainConfig, epoch: int, rank: int, world: int) -> list[list[int]]:
+    batches = length_grouped_batches(lengths, cfg.train.micro_batch_size, cfg.run.seed, epoch)
+    mine = shard_batches(batches, rank, world)
+    return mine[: len(mine) - len(mine) % cfg.train.grad_accum]
+
+
+def _to(batch: dict, device: Any) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _loss_sum(engine: Any, batch: dict) -> tuple[Any, Any]:
+    """(sum of token losses, number of loss tokens) of a batch; HF returns their mean."""
+    out = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    n = (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+    return out.loss.float() * n, n
+
+
+def evaluate_loss(engine: Any, examples: list[EncodedExample], batch_size: int, pad_id: int,
+                  rank: int, world: int, device: Any) -> float:
+    """Token-weighted mean loss over all of `examples`, split across ranks.
+
+    Every rank runs the same number of forward passes (ZeRO-3 gathers weights collectively); a rank out of
+    batches runs its first batch again with weight zero.
+    """
+    import torch
+    import torch.distributed as dist
+
+    batches = [examples[i:i + batch_size] for i in range(0, len(examples), batch_size)]
+    rounds = math.ceil(len(batches) / world)
+    totals = torch.zeros(2, dtype=torch.float64, device=device)
+    engine.eval()
+    with torch.no_grad():
+        for r in range(rounds):
+            idx = r * world + rank
+            weight = 1.0 if idx < len(batches) else 0.0
+            loss_sum, n = _loss_sum(engine, _to(collate(batches[min(idx, len(batches) - 1)], pad_id), device))
+            totals += torch.stack([loss_sum.double(), n.double()]) * weight
+    engine.train()
+    if world > 1:
+        dist.all_reduce(totals)
+    return (totals[0] / totals[1].clamp(min=1)).item()
+
+
+def _probe(engine: Any, examples: list[EncodedExample], pad_id: int, device: Any) -> dict[str, Any]:
+    import torch
+
+    batch = collate(examples[:PROBE_SIZE], pad_id)
+    engine.eval()
+    with torch.no_grad():
+        logits = engine(input_ids=batch["input_ids"].to(device),
+                        attention_mask=batch["attention_mask"].to(device)).logits.float().cpu()
+    engine.train()
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "logits": logits}
+
+
+def _setup_model(cfg: TrainConfig, bf16: bool):
+    import torch
+
+    from mentalglm.model.loading import load_model, load_tokenizer
+    from mentalglm.train.lora import attach_lora
+
+    tokenizer = load_tokenizer(cfg.model)
+    model = load_model(cfg.model, dtype=torch.bfloat16 if bf16 else torch.float32)
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    torch.manual_seed(cfg.run.seed)  # identical fresh LoRA weights on every rank
+    return tokenizer, attach_lora(model, cfg.lora, cfg.train.init_adapter)
+
+
+def _disable_cpu_shm_comm() -> None:
+    # DeepSpeed JIT-compiles a shared-memory all-reduce (~70 s) the first time it wraps a CPU process group.
+    # It only serves inference all-reduce, never training, so mark it unavailable before DeepSpeed starts.
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Ray Train worker entry: train, evaluate, checkpoint and report until done (or `stop_after_step`)."""
+    import ray.train
+    import torch
+    from ray.train.torch import get_device
+
+    cfg = TrainConfig.model_validate(loop_config["cfg"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = get_device()
+    torch.set_num_threads(cfg.scaling.cpus_per_worker)
+    bf16 = cfg.train.precision == "bf16" or (
+        cfg.train.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        _disable_cpu_shm_comm()
+    import deepspeed
+
+    tokenizer, model = _setup_model(cfg, bf16)
+    tok = cfg.tokenization
+    train_ex = encode_records(load_split(cfg.data.dir, "train", cfg.data.tasks), tokenizer, tok.max_seq_len,
+                              tok.min_post_chars)
+    val_ex = encode_records(load_split(cfg.data.dir, "val", cfg.data.tasks), tokenizer, tok.max_seq_len,
+                            tok.min_post_chars)
+    lengths = [len(e) for e in train_ex]
+    total = total_steps(len(train_ex), cfg, world)
+    spe = steps_per_epoch(len(train_ex), cfg, world)
+    if spe < 1:
+        raise ValueError(f"{len(train_ex)} training examples give no optimizer step with "
+                         f"{world} workers x micro_batch_size {cfg.train.micro_batch_size} x grad_accum "
+                         f"{cfg.train.grad_accum}")
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(total, cfg.train.warmup_ratio, cfg.train.schedule))
+    ds_config = fill_deepspeed_config(loop_config["deepspeed"], cfg, world, bf16)
+    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
+                                           config=ds_config, dist_init_required=False)
+    zero3 = zero_stage(ds_config) == 3
+
+    pad_id = tokenizer.pad_token_id
+    state, resumed_from = TrainerState(), None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as ckpt_dir:
+            state = load_checkpoint(engine, Path(ckpt_dir))
+        resumed_from = state.global_step
+        if state.done:  # a finished run rerun under the same name: nothing left to train
+            ray.train.report(state.metrics)
+            return
+    else:
+        # Val loss of the starting point (the base model: LoRA's B matrices start at zero).
+        state.initial_val_loss = evaluate_loss(engine, val_ex, cfg.train.eval_batch_size, pad_id, rank, world,
+                                               device)
+    window = {"loss": torch.zeros(2, dtype=torch.float64, device=device), "tokens": 0, "steps": 0,
+              "start": time.perf_counter()}
+
+    def report(done: bool) -> None:
+        import torch.distributed as dist
+
+        elapsed = time.perf_counter() - window["start"]
+        stats = torch.cat([window["loss"], torch.tensor([float(window["tokens"])], dtype=torch.float64,
+                                                         device=device)])
+        if world > 1:
+            dist.all_reduce(stats)
+        val_loss = evaluate_loss(engine, val_ex, cfg.train.eval_batch_size, pad_id, rank, world, device)
+        metrics = {
+            "step": state.global_step, "epoch": state.epoch + state.step_in_epoch / max(1, spe),
+            "train_loss": (stats[0] / stats[1].clamp(min=1)).item(), "val_loss": val_loss,
+            "tokens_per_s": stats[2].item() / max(elapsed, 1e-9),
+            "step_time_s": elapsed / max(1, window["steps"]), "lr": scheduler.get_last_lr()[0],
+            "total_steps": total, "done": done, "initial_val_loss": state.initial_val_loss,
+        }
+        if resumed_from is not None:
+            metrics["resumed_from_step"] = resumed_from
+        state.metrics, state.done = metrics, done
+        probe = _probe(engine, val_ex or train_ex, pad_id, device)
+        with tempfile.TemporaryDirectory(prefix=f"mentalglm-ckpt-r{rank}-") as tmp:
+            save_checkpoint(engine, Path(tmp), state, tokenizer, rank, zero3, probe)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp),
+                             checkpoint_dir_name=f"checkpoint_step{state.global_step:07d}")
+        window.update(loss=torch.zeros_like(window["loss"]), tokens=0, steps=0, start=time.perf_counter())
+
+    engine.train()
+    while state.global_step < total and not state.done:
+        batches = _epoch_batches(lengths, cfg, state.epoch, rank, world)
+        for i in range(state.step_in_epoch * cfg.train.grad_accum, len(batches)):
+            torch.manual_seed(hash((cfg.run.seed, rank, state.epoch, i)) % (2**31))
+            batch = _to(collate([train_ex[j] for j in batches[i]], pad_id), device)
+            boundary = engine.is_gradient_accumulation_boundary()
+            loss_sum, n = _loss_sum(engine, batch)
+            engine.backward(loss_sum / n.clamp(min=1))
+            engine.step()
+            window["loss"] += torch.stack([loss_sum.detach().double(), n.double()])
+            window["tokens"] += int(batch["attention_mask"].sum())
+            if not boundary:
+                continue
+            state.global_step += 1
+            state.step_in_epoch += 1
+            window["steps"] += 1
+            finished = state.global_step >= total
+            epoch_end = state.step_in_epoch >= spe
+            if epoch_end:
+                state.epoch, state.step_in_epoch = state.epoch + 1, 0
+            stop_here = cfg.train.stop_after_step is not None and state.global_step >= cfg.train.stop_after_step
+            if finished or epoch_end or stop_here or state.global_step % cfg.train.checkpoint_every == 0:
+                report(done=finished)
+            if finished or stop_here:
+                return
+            if epoch_end:
+                break

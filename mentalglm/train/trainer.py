@@ -1,0 +1,206 @@
+"""`mentalglm train`: check the config, run Ray Train (one or several stages), export the final adapter."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mentalglm.config import ConfigError, apply_overrides
+from mentalglm.config.train import TrainConfig
+from mentalglm.data.io import write_json_atomic
+from mentalglm.ray_cluster import check_fits, ensure_ray
+from mentalglm.train.checkpointing import ADAPTER_DIR
+from mentalglm.train.deepspeed_config import read_deepspeed_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a run left: its folder, its exported adapter (None if stopped early), the last metrics."""
+
+    run_dir: Path
+    final_dir: Path | None
+    metrics: dict[str, Any]
+    checkpoint: str | None
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def resolve_paths(cfg: TrainConfig) -> TrainConfig:
+    """A copy of `cfg` with local paths made absolute, since Ray workers do not share the driver's cwd."""
+    data = cfg.model_dump()
+    data["data"]["dir"] = Path(cfg.data.dir).resolve()
+    if Path(cfg.model.name_or_path).exists():
+        data["model"]["name_or_path"] = str(Path(cfg.model.name_or_path).resolve())
+    if cfg.train.init_adapter:
+        data["train"]["init_adapter"] = Path(cfg.train.init_adapter).resolve()
+    data["deepspeed"]["config"] = Path(cfg.deepspeed.config).resolve()
+    if not _is_uri(cfg.run.storage_path):
+        data["run"]["storage_path"] = str(Path(cfg.run.storage_path).resolve())
+    return TrainConfig.model_validate(data)
+
+
+def preflight(cfg: TrainConfig) -> dict[str, Any]:
+    """Every check that can fail before a worker starts; returns the DeepSpeed config.
+
+    Raises:
+        ConfigError: naming the key: missing data files, an unloadable model, unknown LoRA target modules,
+            an init adapter whose shape differs from `lora`, a bad DeepSpeed config.
+    """
+    ds = read_deepspeed_config(cfg)
+    for split in ("train", "val"):
+        if not (Path(cfg.data.dir) / f"{split}.jsonl").exists():
+            raise ConfigError(f"data.dir: {cfg.data.dir}/{split}.jsonl not found; build it with "
+                              "`mentalglm data build CONFIG`")
+    from mentalglm.data.records import load_split
+
+    if not load_split(cfg.data.dir, "train", cfg.data.tasks):
+        raise ConfigError(f"data.tasks: no training records of {cfg.data.tasks} in {cfg.data.dir}/train.jsonl")
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from mentalglm.model.loading import ModelLoadError, _check_local
+    from mentalglm.train.lora import adapter_settings, unknown_target_modules
+
+    try:
+        _check_local(cfg.model.name_or_path)
+        model_config = AutoConfig.from_pretrained(cfg.model.name_or_path,
+                                                  trust_remote_code=cfg.model.trust_remote_code)
+    except (OSError, ValueError, ModelLoadError) as exc:
+        raise ConfigError(f"model.name_or_path: cannot load {cfg.model.name_or_path} ({exc})") from None
+    with torch.device("meta"):  # shapes only: no memory, even for a 9B model
+        skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)
+    unknown = unknown_target_modules(skeleton, cfg.lora.target_modules)
+    if unknown:
+        from mentalglm.train.lora import linear_module_names
+
+        raise ConfigError(f"lora.target_modules: {unknown} not in {type(skeleton).__name__}; its Linear layers "
+                          f"are {sorted(linear_module_names(skeleton))}")
+    if cfg.train.init_adapter:
+        if not (Path(cfg.train.init_adapter) / "adapter_config.json").exists():
+            raise ConfigError(f"train.init_adapter: {cfg.train.init_adapter} is not a PEFT adapter folder")
+        have = adapter_settings(cfg.train.init_adapter)
+        want = {"r": cfg.lora.r, "target_modules": sorted(cfg.lora.target_modules)}
+        if {k: have[k] for k in want} != want:
+            raise ConfigError(f"train.init_adapter: adapter has r={have['r']} on {have['target_modules']}, "
+                              f"but lora asks r={cfg.lora.r} on {want['target_modules']}")
+    return ds
+
+
+def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Path:
+    """Copy the checkpoint's adapter and tokenizer to `final_dir` with the resolved config and final metrics."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=final_dir.parent))
+    try:
+        shutil.copytree(checkpoint_dir / ADAPTER_DIR, tmp, dirs_exist_ok=True)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True,
+                                                        sort_keys=False), encoding="utf-8")
+        write_json_atomic(tmp / "metrics.json", metrics)
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        tmp.rename(final_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final_dir
+
+
+def _run_one(cfg: TrainConfig) -> TrainResult:
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from mentalglm.train.loop import train_loop_per_worker
+    from mentalglm.train.metrics import MetricsLogger
+
+    cfg = resolve_paths(cfg)
+    ds = preflight(cfg)
+    ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+    check_fits(cfg.scaling.num_workers, cfg.scaling.cpus_per_worker, cfg.scaling.use_gpu)
+    run_dir = Path(cfg.run.storage_path) / cfg.run.name
+    env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(cfg.scaling.cpus_per_worker)}
+    if not cfg.scaling.use_gpu:
+        env["DS_ACCELERATOR"] = "cpu"
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": cfg.model_dump(mode="json"), "deepspeed": ds},
+        torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=cfg.scaling.use_gpu,
+                                     resources_per_worker={"CPU": cfg.scaling.cpus_per_worker}),
+        run_config=RunConfig(
+            name=cfg.run.name, storage_path=cfg.run.storage_path,
+            checkpoint_config=CheckpointConfig(num_to_keep=cfg.checkpoint.num_to_keep,
+                                               checkpoint_score_attribute=cfg.checkpoint.metric,
+                                               checkpoint_score_order=cfg.checkpoint.mode),
+            failure_config=FailureConfig(max_failures=cfg.failure.get("max_failures", 0)),
+            callbacks=[MetricsLogger(run_dir)],
+            worker_runtime_env={"env_vars": env}),
+    )
+    result = trainer.fit()
+    metrics = dict(result.metrics or {})
+    ckpt = result.checkpoint
+    final_dir = None
+    if ckpt is not None and metrics.get("done"):
+        final_dir = export_final(Path(ckpt.path), run_dir / "final", cfg, metrics)
+        print(f"[mentalglm train] final adapter: {final_dir}")
+    elif ckpt is not None:
+        print(f"[mentalglm train] stopped after step {metrics.get('step')}; rerun with run.name="
+              f"{cfg.run.name} to continue from {ckpt.path}")
+    return TrainResult(run_dir, final_dir, metrics, ckpt.path if ckpt else None)
+
+
+def _stage_config(cfg: TrainConfig, index: int, previous_final: Path | None) -> TrainConfig:
+    stage = cfg.stages[index]
+    data = cfg.model_dump(mode="json", exclude={"stages"})
+    data["run"]["storage_path"] = str(Path(cfg.run.storage_path) / cfg.run.name)
+    data["run"]["name"] = stage.name
+    if previous_final is not None:
+        data["train"]["init_adapter"] = str(previous_final)
+    apply_overrides(data, [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
+                           for k, v in stage.overrides.items()])
+    try:
+        return TrainConfig.model_validate(data)
+    except Exception as exc:
+        raise ConfigError(f"stages.{index} ({stage.name}): {exc}") from None
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Run `cfg`: one Ray Train run, or each of `cfg.stages` in order, stage k+1 starting from stage k's adapter.
+
+    With stages, stage runs live in `{storage_path}/{name}/{stage}/` and the last stage's adapter is also
+    exported to `{storage_path}/{name}/final/`.
+
+    Raises:
+        ConfigError: a check failed before any worker started (the message names the key).
+    """
+    if not cfg.stages:
+        return _run_one(cfg)
+    stage_cfgs = [_stage_config(cfg, 0, None)]  # validate stage 1 before the run starts
+    result: TrainResult | None = None
+    for index in range(len(cfg.stages)):
+        stage_cfg = stage_cfgs[0] if index == 0 else _stage_config(cfg, index, result.final_dir)
+        print(f"[mentalglm train] stage {index + 1}/{len(cfg.stages)}: {cfg.stages[index].name}")
+        result = _run_one(stage_cfg)
+        if result.final_dir is None:
+            return result
+    final = _copy_final(result.final_dir, cfg)
+    return TrainResult(result.run_dir.parent, final, result.metrics, result.checkpoint)
+
+
+def _copy_final(stage_final: Path, cfg: TrainConfig) -> Path:
+    target = Path(cfg.run.storage_path).resolve() / cfg.run.name / "final"
+    tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=target.parent))
+    shutil.copytree(stage_final, tmp, dirs_exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target
