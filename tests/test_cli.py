@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from paths import REPO
 from mentalglm.cli import VERBS, build_parser
 
 MENTALGLM = Path(sys.executable).parent / "mentalglm"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from paths import REPO
 from mentalglm.cli import VERBS
 from mentalglm.config import ConfigError, DataBuildConfig, ModelInitConfig, PipelineConfig, load_config
 

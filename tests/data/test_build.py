@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import REPO, sample_build_config
+from paths import REPO, sample_build_config
 from mentalglm.config import DataBuildConfig, load_config
 from mentalglm.data.build import build_dataset, carve_val
 from mentalglm.data.records import Record, load_split

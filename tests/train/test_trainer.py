@@ -1,0 +1,119 @@
+"""Ray Train + DeepSpeed + LoRA on CPU, 2 workers, tiny model: learning, export, resume, fault tolerance."""
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mentalglm.config import ConfigError
+from mentalglm.train import train
+
+LOGIT_TOLERANCE = 1e-5  # fp32 on CPU: the reloaded adapter must reproduce training's logits to float noise
+
+
+@pytest.fixture(scope="module")
+def zero2_run(ray_cluster, make_train_config, tmp_path_factory):
+    """One uninterrupted ZeRO-2 run, shared by the tests that compare against it."""
+    return train(make_train_config(tmp_path_factory.mktemp("zero2")))
+
+
+def _assert_learned_and_exported(result, tiny_model_dir, r=8, alpha=16):
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    m = result.metrics
+    assert m["done"] and m["step"] == m["total_steps"] == 12
+    assert m["val_loss"] < m["initial_val_loss"] - 0.1, m
+    final = result.final_dir
+    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "config.yaml",
+            "metrics.json"} <= {p.name for p in final.iterdir()}
+    adapter_cfg = json.loads((final / "adapter_config.json").read_text())
+    assert adapter_cfg["r"] == r and adapter_cfg["lora_alpha"] == alpha
+    weights = load_file(final / "adapter_model.safetensors")
+    assert max(v.abs().max().item() for k, v in weights.items() if "lora_B" in k) > 0  # real, trained weights
+    probe = torch.load(Path(result.checkpoint) / "probe.pt")
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), final).eval()
+    with torch.no_grad():
+        logits = model(input_ids=probe["input_ids"], attention_mask=probe["attention_mask"]).logits
+    assert (logits - probe["logits"]).abs().max().item() <= LOGIT_TOLERANCE
+    lines = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [4, 6, 8, 12]
+    assert {"train_loss", "val_loss", "tokens_per_s", "step_time_s", "lr", "epoch"} <= set(lines[-1])
+    assert any((result.run_dir / "tensorboard").iterdir())
+
+
+def test_zero2_lowers_loss_and_exports_an_exact_adapter(zero2_run, tiny_model_dir):
+    _assert_learned_and_exported(zero2_run, tiny_model_dir)
+
+
+def test_zero3_lowers_loss_and_exports_gathered_weights(ray_cluster, make_train_config, tmp_path, tiny_model_dir):
+    result = train(make_train_config(tmp_path, "deepspeed.zero_stage=3", "lora.r=4", "lora.alpha=8"))
+    _assert_learned_and_exported(result, tiny_model_dir, r=4, alpha=8)
+
+
+def test_stopped_run_resumes_at_its_checkpoint(ray_cluster, make_train_config, tmp_path, zero2_run):
+    first = train(make_train_config(tmp_path, "train.stop_after_step=5"))
+    assert first.final_dir is None and first.metrics["step"] == 5
+    second = train(make_train_config(tmp_path))
+    assert second.metrics["resumed_from_step"] == 5
+    steps = [json.loads(x)["step"] for x in (second.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 5, 6, 8, 12]  # 4 and 5 from the first run; the second starts after 5, not at 0
+    assert abs(second.metrics["val_loss"] - zero2_run.metrics["val_loss"]) < 1e-3
+    assert second.final_dir.exists()
+
+
+def _kill_a_worker_after_first_checkpoint(run_dir: Path, killed: list) -> None:
+    import psutil
+
+    # metrics.jsonl gets its first line once the first checkpoint is registered.
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().strip()):
+        time.sleep(0.1)
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if any("RayTrainWorker" in part for part in (proc.info["cmdline"] or [])):
+            os.kill(proc.info["pid"], signal.SIGKILL)
+            killed.append(proc.info["pid"])
+            return
+
+
+def test_killed_worker_run_completes_from_last_checkpoint(ray_cluster, make_train_config, tmp_path):
+    cfg = make_train_config(tmp_path, "failure.max_failures=1")
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_a_worker_after_first_checkpoint,
+                              args=(tmp_path / cfg.run.name, killed), daemon=True)
+    killer.start()
+    result = train(cfg)
+    killer.join(timeout=5)
+    assert killed, "no training worker process was found to kill"
+    assert result.metrics["done"] and result.metrics["step"] == 12
+    assert result.metrics["resumed_from_step"] >= 4
+    assert result.final_dir.exists()
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["lora.target_modules=[q_proj,query_key_value]"], r"lora\.target_modules: \['query_key_value'\] not in"),
+    (["scaling.num_workers=3"], r"scaling\.num_workers: 3 workers x 1 CPU need 3 CPUs, the Ray cluster has 2"),
+    (["data.dir=/nonexistent/data"], r"data\.dir: /nonexistent/data/train\.jsonl not found"),
+    (["model.name_or_path=/nonexistent/model"], r"model\.name_or_path: .*not a model folder"),
+])
+def test_bad_configs_fail_before_any_worker_starts(ray_cluster, make_train_config, tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        train(make_train_config(tmp_path, *overrides))
+    assert not (tmp_path / "local-tiny").exists()
+
+
+def test_zero_stage_4_is_refused(ray_cluster, make_train_config, tmp_path):
+    with pytest.raises(ConfigError, match=r"deepspeed\.zero_stage: Value error, ZeRO stage must be 0, 1, 2 or 3"):
+        make_train_config(tmp_path, "deepspeed.zero_stage=4")
+    bad = tmp_path / "zero4.json"
+    bad.write_text(json.dumps({"zero_optimization": {"stage": 4}}))
+    with pytest.raises(ConfigError, match=rf"deepspeed\.config \({bad}\): zero_optimization\.stage: 4 is not"):
+        train(make_train_config(tmp_path, f"deepspeed.config={bad}"))
+    assert not (tmp_path / "local-tiny").exists()
