@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from mentalglm.config import ConfigError, load_config
 from mentalglm.config.schema import DataBuildConfig, ModelInitConfig, PipelineConfig
+from mentalglm.config.evaluate import EvaluateConfig
+from mentalglm.config.train import TrainConfig
 
 
 def _data_build(cfg: DataBuildConfig, args: argparse.Namespace) -> None:
@@ -31,6 +34,46 @@ def _model_init(cfg: ModelInitConfig, args: argparse.Namespace) -> None:
     print(f"model folder: {create_model_folder(cfg)}")
 
 
+def _train(cfg: TrainConfig, args: argparse.Namespace) -> None:
+    from mentalglm.train import train
+
+    result = train(cfg)
+    print(f"run folder: {result.run_dir}")
+    if result.final_dir:
+        print(f"final adapter: {result.final_dir}")
+
+
+def _evaluate(cfg: EvaluateConfig, args: argparse.Namespace) -> None:
+    from mentalglm.evaluate.run import evaluate
+
+    out = Path(args.out) if args.out else Path(cfg.evaluate.out_dir) / args.split
+    generator = None
+    if args.endpoint:
+        from mentalglm.evaluate.endpoint import endpoint_generator
+
+        generator = endpoint_generator(args.endpoint, cfg)
+    metrics = evaluate(cfg, args.checkpoint, args.split, out, generator=generator,
+                       model_name=args.endpoint or None)
+    _print_headlines(metrics)
+    print(f"outputs: {out}/ (metrics.json, predictions.jsonl, report.md, confusion_*.png)")
+
+
+def _baseline(cfg: EvaluateConfig, args: argparse.Namespace) -> None:
+    from mentalglm.evaluate.baseline import run_baseline
+
+    out = Path(args.out) if args.out else Path(cfg.evaluate.out_dir) / f"baseline-{args.split}"
+    _print_headlines(run_baseline(cfg, args.split, out))
+    print(f"outputs: {out}/ (metrics.json, predictions.jsonl, report.md)")
+
+
+def _print_headlines(metrics: dict) -> None:
+    from mentalglm.evaluate.metrics import HEADLINE
+
+    for task, m in metrics["tasks"].items():
+        key = HEADLINE[task]
+        print(f"{task}: {key} {m[key]:.4f} (n={m['n']}, parse failures {m['parse_failure_rate']:.1%})")
+
+
 def _pipeline(cfg: PipelineConfig, args: argparse.Namespace) -> None:
     from mentalglm.pipeline import run_pipeline
 
@@ -38,17 +81,39 @@ def _pipeline(cfg: PipelineConfig, args: argparse.Namespace) -> None:
 
 
 @dataclass(frozen=True)
+class Option:
+    """A verb-specific command-line option (argparse flags and keyword arguments)."""
+
+    flags: tuple[str, ...]
+    kwargs: dict
+
+
+@dataclass(frozen=True)
 class Verb:
-    """One CLI verb: its config schema, the function it runs, and its help line."""
+    """One CLI verb: its config schema, the function it runs, its help line and extra options."""
 
     schema: type
     run: Callable[[Any, argparse.Namespace], None]
     help: str
+    options: tuple[Option, ...] = ()
+
+
+_SPLIT = Option(("--split",), {"default": "test", "choices": ["train", "val", "test"], "help": "split to score"})
+_OUT = Option(("--out",), {"default": None, "help": "output folder"})
 
 
 VERBS: dict[str, Verb] = {
     "data build": Verb(DataBuildConfig, _data_build, "convert raw sources into unified records"),
     "model init": Verb(ModelInitConfig, _model_init, "create a random-weight GLM-4 model + tokenizer folder"),
+    "train": Verb(TrainConfig, _train, "LoRA fine-tuning with Ray Train + DeepSpeed"),
+    "evaluate": Verb(EvaluateConfig, _evaluate, "generate, parse and score a split (or --compare metrics files)", (
+        Option(("--checkpoint",), {"default": None, "help": "PEFT adapter folder (e.g. runs/NAME/final)"}),
+        _SPLIT, _OUT,
+        Option(("--endpoint",), {"default": None, "help": "score through a running service at this URL"}),
+        Option(("--compare",), {"nargs": "+", "metavar": "METRICS", "default": None,
+                                "help": "print one side-by-side table of these metrics.json files (no CONFIG)"}))),
+    "baseline": Verb(EvaluateConfig, _baseline, "TF-IDF + logistic regression per task, fit on train",
+                     (_SPLIT, _OUT)),
     "pipeline": Verb(PipelineConfig, _pipeline, "the main job: build data, create the model, summarise"),
 }
 
@@ -68,8 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                 group = groups.add_parser(words[0], help=f"{words[0]} commands")
                 nested[words[0]] = group.add_subparsers(dest="action", required=True, metavar="ACTION")
             sub = nested[words[0]].add_parser(words[1], help=verb.help)
-        sub.add_argument("config", help="YAML config file")
+        sub.add_argument("config", nargs="?" if name == "evaluate" else None, help="YAML config file")
         sub.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key")
+        for option in verb.options:
+            sub.add_argument(*option.flags, **option.kwargs)
         sub.set_defaults(verb=name)
     return parser
 
@@ -87,7 +154,7 @@ def run_verb(name: str, config: str, overrides: list[str], args: argparse.Namesp
     try:
         cfg = load_config(verb.schema, config, overrides)
         verb.run(cfg, args or argparse.Namespace())
-    except (ConfigError, DataError, ModelLoadError) as exc:
+    except (ConfigError, DataError, ModelLoadError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -95,8 +162,20 @@ def run_verb(name: str, config: str, overrides: list[str], args: argparse.Namesp
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mentalglm` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     _setup_logging(args.log_level)
+    if getattr(args, "compare", None):
+        from mentalglm.evaluate.report import compare_table
+
+        try:
+            print(compare_table(([args.config] if args.config else []) + args.compare))
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.config is None:
+        parser.error(f"{args.verb}: CONFIG is required")
     return run_verb(args.verb, args.config, args.overrides, args)
 
 
@@ -105,6 +184,8 @@ def job_main(verb: str, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"ray_jobs ({verb})", description=VERBS[verb].help)
     parser.add_argument("--config", required=True, help="YAML config file")
     parser.add_argument("--log-level", default="INFO")
+    for option in VERBS[verb].options:
+        parser.add_argument(*option.flags, **option.kwargs)
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)

@@ -1,4 +1,4 @@
-"""`mentalglm pipeline`: the main job on one config. Today: build data -> create model -> tokenise and summarise.
+"""`mentalglm pipeline`: the main job on one config: build data -> create model -> tokenise -> train -> summary.
 
 Training, evaluation and serving stages join here as they land; each stage runs from its own config file.
 """
@@ -57,6 +57,22 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     ungrouped = padding_share(lengths, length_grouped_batches(lengths, cfg.batch_size, seed=0, group_factor=1))
     timings["tokenise"] = time.perf_counter() - start
 
+    train_rows: list[list[str]] = []
+    train_summary: dict = {}
+    if cfg.train is not None:
+        from mentalglm.config.train import TrainConfig
+        from mentalglm.train import train as run_training
+
+        start = time.perf_counter()
+        result = run_training(load_config(TrainConfig, cfg.train, [f"model.name_or_path={model_dir}",
+                                                                    f"data.dir={data_cfg.out_dir}"]))
+        timings["train"] = time.perf_counter() - start
+        m = result.metrics
+        train_summary = {"final_adapter": str(result.final_dir), "steps": m.get("step"),
+                         "initial_val_loss": m.get("initial_val_loss"), "final_val_loss": m.get("val_loss"),
+                         "tokens_per_s": m.get("tokens_per_s")}
+        train_rows = [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in train_summary.items()]
+
     rows = []
     for split, tasks in stats["counts"].items():
         for task, counts in tasks.items():
@@ -70,13 +86,14 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         "loss_tokens": sum(sum(1 for lab in e.labels if lab != -100) for e in encoded),
     }
     summary = {"data_dir": str(data_cfg.out_dir), "model_dir": str(model_dir), "records": stats["counts"],
-               "tokenization": tok_summary, "timings_s": {k: round(v, 2) for k, v in timings.items()},
+               "tokenization": tok_summary, "train": train_summary, "timings_s": {k: round(v, 2) for k, v in timings.items()},
                "tasks_in_train": dict(Counter(r.task for r in train))}
     report = "\n\n".join([
         "# MentalGLM pipeline summary",
         f"Data: `{data_cfg.out_dir}` · model: `{model_dir}`",
         "## Records\n" + _table(rows, ["split", "task", "records", "labels seen"]),
         "## Tokenisation (train)\n" + _table([[k, v] for k, v in tok_summary.items()], ["figure", "value"]),
+        *(["## Training\n" + _table(train_rows, ["figure", "value"])] if train_rows else []),
         "## Stage times (s)\n" + _table([[k, f"{v:.1f}"] for k, v in timings.items()], ["stage", "seconds"]),
     ]) + "\n"
     out = Path(cfg.out_dir)

@@ -57,6 +57,7 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
     work = tmp_path / "work"
     shutil.copytree(REPO / "configs", work / "configs")
     shutil.copytree(REPO / "sample_data", work / "sample_data")
+    # The pipeline's training stage starts its own local Ray (2 CPUs) inside the job process.
     result = _run([sys.executable, str(REPO / "ray_jobs" / "pipeline.py"), "--config", "configs/pipeline/local.yaml"],
                   cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -66,3 +67,7 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
     assert summary["tokenization"]["padding_share_grouped"] < summary["tokenization"]["padding_share_random"]
     assert (work / "models/tiny-glm4/config.json").exists()
     assert (work / "models/tiny-glm4/tokenizer.json").exists()
+    trained = summary["train"]
+    assert trained["final_val_loss"] < trained["initial_val_loss"]
+    assert (work / "runs/local-tiny/final/adapter_model.safetensors").exists()
+    assert "## Training" in (work / "runs/pipeline-local/summary.md").read_text()

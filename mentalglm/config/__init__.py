@@ -1,6 +1,6 @@
 """Typed configs: the schema (`schema`) and the YAML loader with `key=value` overrides (`loading`)."""
 
-from mentalglm.config.loading import ConfigError, apply_overrides, load_config
+from mentalglm.config.loading import ConfigError, apply_overrides, load_config, set_key
 from mentalglm.config.schema import (
     DataBuildConfig,
     ModelConfig,
@@ -12,5 +12,5 @@ from mentalglm.config.schema import (
 
 __all__ = [
     "ConfigError", "DataBuildConfig", "ModelConfig", "ModelInitConfig", "PipelineConfig", "RunConfig",
-    "SourceConfig", "apply_overrides", "load_config",
+    "SourceConfig", "apply_overrides", "load_config", "set_key",
 ]

@@ -48,38 +48,44 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set each `dotted.key=value` (value parsed as YAML) in `data`, creating mappings as needed.
-
-    List items are addressed by index (`sources.0.task=...`).
+def set_key(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set `dotted.key` in `data` to `value`, creating mappings as needed; list items by index (`sources.0`).
 
     Raises:
-        ConfigError: malformed override or a path through a non-container value.
+        ConfigError: the path runs through a non-container value or a bad list index.
+    """
+    path = key.split(".")
+    node: Any = data
+    for i, part in enumerate(path):
+        where = ".".join(path[: i + 1])
+        last = i == len(path) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"override {key}: {where} is not a valid list index")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if not isinstance(node.get(part), (dict, list)):
+                    node[part] = {}
+                node = node[part]
+        else:
+            raise ConfigError(f"override {key}: {'.'.join(path[:i])} is not a mapping")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set each `dotted.key=value` (value parsed as YAML) in `data`; see `set_key`.
+
+    Raises:
+        ConfigError: a malformed override or a path through a non-container value.
     """
     for item in overrides:
         path, value = _parse_override(item)
-        node: Any = data
-        for i, part in enumerate(path[:-1]):
-            where = ".".join(path[: i + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"override {'.'.join(path)}: {where} is not a valid list index")
-                node = node[int(part)]
-            elif isinstance(node, dict):
-                node = node.setdefault(part, {})
-                if node is None:
-                    node = {}
-            else:
-                raise ConfigError(f"override {'.'.join(path)}: {where} is not a mapping")
-        last = path[-1]
-        if isinstance(node, list):
-            if not last.isdigit() or int(last) >= len(node):
-                raise ConfigError(f"override {'.'.join(path)}: {last} is not a valid list index")
-            node[int(last)] = value
-        elif isinstance(node, dict):
-            node[last] = value
-        else:
-            raise ConfigError(f"override {'.'.join(path)}: parent is not a mapping")
+        set_key(data, ".".join(path), value)
     return data
 
 

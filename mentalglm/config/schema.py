@@ -138,5 +138,6 @@ class PipelineConfig(Strict):
     out_dir: Path = Field(description="where the summary report is written")
     data_build: Path = Field(description="a data build config (configs/data/*.yaml)")
     model_init: Path = Field(description="a model init config (configs/model/*.yaml)")
+    train: Path | None = Field(None, description="a train config (configs/train/*.yaml); None skips training")
     batch_size: int = Field(8, ge=1, description="batch size for the padding summary")
     tokenization: TokenizationConfig = TokenizationConfig()

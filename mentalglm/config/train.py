@@ -29,6 +29,19 @@ class LoraSection(Strict):
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"], min_length=1)
 
 
+class GenerateEvalSection(Strict):
+    """Generate answers for a fixed val subset at each report and report val F1 per task (slower reports).
+
+    Adds `val_f1_<task>` (micro F1, high-risk F1, weighted F1) and `val_f1` (their mean) to the metrics, so
+    `checkpoint.metric: val_f1` with `mode: max` keeps the best checkpoints by F1.
+    """
+
+    enabled: bool = False
+    subset: int = Field(24, ge=1, description="val records, spread evenly over the split")
+    max_new_tokens: int = Field(48, ge=1)
+    batch_size: int = Field(8, ge=1)
+
+
 class TrainSection(Strict):
     """The optimisation loop."""
 
@@ -45,7 +58,10 @@ class TrainSection(Strict):
     gradient_checkpointing: bool = False
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints (and reports)")
     eval_batch_size: int = Field(8, ge=1)
+    val_subset: int | None = Field(None, ge=1, description="val loss on this many val records (spread over "
+                                   "tasks, fixed); None: all")
     init_adapter: Path | None = Field(None, description="start from this PEFT adapter (e.g. stage 1's final/)")
+    generate_eval: GenerateEvalSection = GenerateEvalSection()
     stop_after_step: int | None = Field(
         None, ge=1, description="end this run after the checkpoint at this step; rerun the same name to continue")
 
@@ -113,6 +129,9 @@ class TrainConfig(RunConfig):
         names = [s.name for s in self.stages]
         if len(names) != len(set(names)):
             raise ValueError(f"stages: names must be unique, got {names}")
+        if self.checkpoint.metric.startswith("val_f1") and not self.train.generate_eval.enabled:
+            raise ValueError(f"checkpoint.metric: {self.checkpoint.metric} is reported only with "
+                             "train.generate_eval.enabled: true")
         if self.failure.get("max_failures", 0) < -1:
             raise ValueError("failure.max_failures must be >= -1 (-1: retry forever)")
         return self

@@ -11,10 +11,10 @@ class ModelLoadError(RuntimeError):
     """The model or tokenizer named by `model.name_or_path` could not be loaded."""
 
 
-def _check_local(name_or_path: str) -> None:
+def _check_local(name_or_path: str, marker: str = "config.json") -> None:
     looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
-    if looks_local and not (Path(name_or_path).expanduser() / "config.json").exists():
-        raise ModelLoadError(f"model.name_or_path: {name_or_path} is not a model folder (no config.json); "
+    if looks_local and not (Path(name_or_path).expanduser() / marker).exists():
+        raise ModelLoadError(f"model.name_or_path: {name_or_path} is not a model folder (no {marker}); "
                              "create one with `mentalglm model init configs/model/tiny.yaml`")
 
 
@@ -26,7 +26,7 @@ def load_tokenizer(cfg: ModelConfig):
     """
     from transformers import AutoTokenizer
 
-    _check_local(cfg.name_or_path)
+    _check_local(cfg.name_or_path, "tokenizer_config.json")
     try:
         tokenizer = AutoTokenizer.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:

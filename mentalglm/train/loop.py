@@ -19,6 +19,7 @@ from mentalglm.data.records import load_split
 from mentalglm.data.tokenization import IGNORE_INDEX, EncodedExample, encode_records
 from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
+from mentalglm.train.val_f1 import val_f1, val_subset
 
 PROBE_SIZE = 2
 
@@ -148,8 +149,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     tok = cfg.tokenization
     train_ex = encode_records(load_split(cfg.data.dir, "train", cfg.data.tasks), tokenizer, tok.max_seq_len,
                               tok.min_post_chars)
-    val_ex = encode_records(load_split(cfg.data.dir, "val", cfg.data.tasks), tokenizer, tok.max_seq_len,
-                            tok.min_post_chars)
+    val_records = load_split(cfg.data.dir, "val", cfg.data.tasks)
+    if cfg.train.val_subset:
+        # An evenly spaced, fixed subset: every task keeps roughly its share.
+        stride = max(1, len(val_records) // cfg.train.val_subset)
+        val_records = val_records[::stride][: cfg.train.val_subset]
+    val_ex = encode_records(val_records, tokenizer, tok.max_seq_len, tok.min_post_chars)
+    f1_records = val_subset(load_split(cfg.data.dir, "val", cfg.data.tasks), cfg.train.generate_eval.subset)
     lengths = [len(e) for e in train_ex]
     total = total_steps(len(train_ex), cfg, world)
     spe = steps_per_epoch(len(train_ex), cfg, world)
@@ -202,6 +208,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         }
         if resumed_from is not None:
             metrics["resumed_from_step"] = resumed_from
+        if cfg.train.generate_eval.enabled:
+            ge = cfg.train.generate_eval
+            metrics.update(val_f1(engine, tokenizer, f1_records, rank, world, ge.batch_size, ge.max_new_tokens,
+                                  zero3))
         state.metrics, state.done = metrics, done
         probe = _probe(engine, val_ex or train_ex, pad_id, device)
         with tempfile.TemporaryDirectory(prefix=f"mentalglm-ckpt-r{rank}-") as tmp:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from mentalglm.config import ConfigError, apply_overrides
+from mentalglm.config import ConfigError, set_key
 from mentalglm.config.train import TrainConfig
 from mentalglm.data.io import write_json_atomic
 from mentalglm.ray_cluster import check_fits, ensure_ray
@@ -165,8 +165,8 @@ def _stage_config(cfg: TrainConfig, index: int, previous_final: Path | None) -> 
     data["run"]["name"] = stage.name
     if previous_final is not None:
         data["train"]["init_adapter"] = str(previous_final)
-    apply_overrides(data, [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
-                           for k, v in stage.overrides.items()])
+    for key, value in stage.overrides.items():
+        set_key(data, key, value)
     try:
         return TrainConfig.model_validate(data)
     except Exception as exc:

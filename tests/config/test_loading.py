@@ -7,6 +7,8 @@ import pytest
 from paths import REPO
 from mentalglm.cli import VERBS
 from mentalglm.config import ConfigError, DataBuildConfig, ModelInitConfig, PipelineConfig, load_config
+from mentalglm.config.evaluate import EvaluateConfig
+from mentalglm.config.train import TrainConfig
 
 GOOD = """\
 # mentalglm data build x.yaml
@@ -73,7 +75,8 @@ def test_missing_required_key_and_bad_yaml(tmp_path):
         load_config(DataBuildConfig, tmp_path / "missing.yaml")
 
 
-SCHEMAS = {"data": DataBuildConfig, "model": ModelInitConfig, "pipeline": PipelineConfig}
+SCHEMAS = {"data": DataBuildConfig, "model": ModelInitConfig, "pipeline": PipelineConfig, "train": TrainConfig,
+           "evaluate": EvaluateConfig}
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)

@@ -171,3 +171,16 @@ def test_shared_data_with_crlf_test_split_removes_test_posts(shared_data, tmp_pa
     assert removed["suicide_level"]["train"] == 30
     # SOS-4K and SOS-HL-1K share posts: some of the level test posts leave the risk task's train split too.
     assert removed.get("suicide_risk", {}).get("train", 0) > 0
+
+
+def test_imhi_sources_become_generic_instruction_records(shared_data, tmp_path):
+    out = tmp_path / "imhi"
+    sources = [_source(f"imhi_{n}", "imhi", "imhi", train=shared_data / f"imhi/{n}/train.csv")
+               for n in ("DR", "dreaddit", "SAD")]
+    stats = build_dataset(DataBuildConfig(out_dir=out, val_fraction=0.05, sources=sources))
+    assert sum(f["rows_read"] for f in stats["files"].values()) == 1003 + 2837 + 5547
+    first = _read(out / "train.jsonl")[0]
+    assert first["task"] == "imhi" and first["labels"] == [] and first["explanation"] is None
+    assert first["instruction"].startswith("Consider this post:") and "Question:" in first["instruction"]
+    assert "Reasoning:" in first["response"]
+    assert first["post"] in first["instruction"]

@@ -117,3 +117,23 @@ def test_zero_stage_4_is_refused(ray_cluster, make_train_config, tmp_path):
     with pytest.raises(ConfigError, match=rf"deepspeed\.config \({bad}\): zero_optimization\.stage: 4 is not"):
         train(make_train_config(tmp_path, f"deepspeed.config={bad}"))
     assert not (tmp_path / "local-tiny").exists()
+
+
+def test_two_stages_run_in_order_from_the_previous_adapter(ray_cluster, make_train_config, tmp_path):
+    import yaml
+
+    cfg = make_train_config(tmp_path, "run.name=two-stage", "train.checkpoint_every=3", "stages=["
+                            "{name: first, overrides: {data.tasks: [suicide_level], train.max_steps: 3}},"
+                            "{name: second, overrides: {train.max_steps: 3}}]")
+    result = train(cfg)
+    run = tmp_path / "two-stage"
+    first_final, second_final = run / "first" / "final", run / "second" / "final"
+    assert first_final.exists() and second_final.exists()
+    second_cfg = yaml.safe_load((second_final / "config.yaml").read_text())
+    assert second_cfg["train"]["init_adapter"] == str(first_final)
+    assert second_cfg["data"]["tasks"] == ["cognitive_distortion", "suicide_risk", "suicide_level"]
+    first_cfg = yaml.safe_load((first_final / "config.yaml").read_text())
+    assert first_cfg["data"]["tasks"] == ["suicide_level"] and first_cfg["train"]["init_adapter"] is None
+    assert result.final_dir == run / "final"
+    assert (run / "final" / "adapter_model.safetensors").read_bytes() == \
+        (second_final / "adapter_model.safetensors").read_bytes()

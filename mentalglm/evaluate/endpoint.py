@@ -1,0 +1,48 @@
+"""Score through a running MentalGLM service: its OpenAI-compatible chat route answers each instruction."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+from mentalglm.config.evaluate import EvaluateConfig
+
+
+def chat_once(url: str, instruction: str, max_tokens: int, timeout: float = 120.0) -> str:
+    """The assistant text of one greedy `POST {url}/v1/chat/completions` call.
+
+    Raises:
+        RuntimeError: the service answered with an error status or an unexpected body.
+    """
+    body = json.dumps({"messages": [{"role": "user", "content": instruction}], "max_tokens": max_tokens,
+                       "temperature": 0, "stream": False}).encode("utf-8")
+    headers = {"Content-Type": "application/json"}
+    token = os.environ.get("MENTALGLM_API_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url.rstrip("/") + "/v1/chat/completions", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"--endpoint {url}: HTTP {exc.code} {exc.read()[:200]!r}") from None
+    try:
+        return payload["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise RuntimeError(f"--endpoint {url}: unexpected response {str(payload)[:200]}") from None
+
+
+def endpoint_generator(url: str, cfg: EvaluateConfig,
+                       concurrency: int | None = None) -> Callable[[Sequence[str]], list[str]]:
+    """A generator for `evaluate()` that sends each instruction to the service, `concurrency` at a time
+    (default: `evaluate.batch_size`, so the service can batch them)."""
+
+    def generate(instructions: Sequence[str]) -> list[str]:
+        with ThreadPoolExecutor(max_workers=concurrency or cfg.evaluate.batch_size) as pool:
+            return list(pool.map(lambda text: chat_once(url, text, cfg.evaluate.max_new_tokens), instructions))
+
+    return generate

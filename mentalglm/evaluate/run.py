@@ -1,0 +1,90 @@
+"""`mentalglm evaluate`: generate answers for a split with base model + adapter, parse, score, write the report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from mentalglm.config import ConfigError
+from mentalglm.config.evaluate import EvaluateConfig
+from mentalglm.data.records import Record, load_split
+from mentalglm.evaluate.report import write_outputs
+from mentalglm.evaluate.scoring import parse_answers, score
+from mentalglm.tasks import SCORED_TASKS
+
+log = logging.getLogger(__name__)
+
+
+def load_eval_records(cfg: EvaluateConfig, split: str) -> list[Record]:
+    """The scored records of `split` (tasks of `data.tasks` that have metrics), first `evaluate.limit` of them.
+
+    Raises:
+        ConfigError: naming data.dir when the split is missing or empty.
+    """
+    path = Path(cfg.data.dir) / f"{split}.jsonl"
+    if not path.exists():
+        raise ConfigError(f"data.dir: {path} not found (--split {split})")
+    tasks = [t for t in cfg.data.tasks if t in SCORED_TASKS]
+    records = load_split(cfg.data.dir, split, tasks)
+    if cfg.evaluate.limit:
+        records = records[: cfg.evaluate.limit]
+    if not records:
+        raise ConfigError(f"data.tasks: no {tasks} records in {path}")
+    return records
+
+
+def local_generator(cfg: EvaluateConfig, checkpoint: str | Path | None) -> Callable[[Sequence[str]], list[str]]:
+    """A function answering instructions with the model in this process, or over Ray actors when
+    `evaluate.num_workers > 1`."""
+    ev = cfg.evaluate
+    if ev.num_workers > 1:
+        from mentalglm.evaluate.generation import generate_distributed
+        from mentalglm.ray_cluster import check_fits, ensure_ray
+
+        ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+        check_fits(ev.num_workers, ev.cpus_per_worker, ev.use_gpu, key="evaluate.num_workers")
+        return lambda instructions: generate_distributed(
+            cfg.model, checkpoint, instructions, ev.num_workers, ev.batch_size, ev.max_new_tokens,
+            ev.merge_adapter, ev.use_gpu, ev.cpus_per_worker)
+
+    from mentalglm.evaluate.generation import generate_responses, load_for_generation
+
+    model, tokenizer = load_for_generation(cfg.model, checkpoint, ev.merge_adapter,
+                                           "cuda" if ev.use_gpu else "cpu")
+    return lambda instructions: generate_responses(model, tokenizer, instructions, ev.batch_size,
+                                                   ev.max_new_tokens, progress=ev.progress)
+
+
+def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out_dir: str | Path | None = None,
+             generator: Callable[[Sequence[str]], list[str]] | None = None, model_name: str | None = None) -> dict:
+    """Score `checkpoint` (a PEFT adapter folder; None: the base model) on `split` and write the outputs.
+
+    Args:
+        cfg: the evaluate config (model, data, generation settings).
+        checkpoint: adapter folder.
+        split: train, val or test.
+        out_dir: where the outputs go (default `evaluate.out_dir/{split}`).
+        generator: answers instructions; default: the model in this process or over Ray actors.
+        model_name: the `model` field of metrics.json (default: the checkpoint path).
+
+    Returns:
+        the metrics.json content.
+
+    Raises:
+        ConfigError: missing split or records; FileNotFoundError: `checkpoint` is not an adapter folder.
+    """
+    records = load_eval_records(cfg, split)
+    out = Path(out_dir) if out_dir else Path(cfg.evaluate.out_dir) / split
+    generate = generator or local_generator(cfg, checkpoint)
+    start = time.perf_counter()
+    answers = generate([r.instruction for r in records])
+    elapsed = time.perf_counter() - start
+    predictions = parse_answers(records, answers)
+    metrics = score(records, predictions, split, model_name or str(checkpoint or cfg.model.name_or_path))
+    metrics["generation"] = {"records": len(records), "seconds": round(elapsed, 2),
+                             "samples_per_s": round(len(records) / max(elapsed, 1e-9), 2)}
+    write_outputs(out, metrics, predictions)
+    log.info("scored %d %s records in %.1fs; outputs in %s", len(records), split, elapsed, out)
+    return metrics

@@ -1,0 +1,55 @@
+"""From model answers (or classifier outputs) to predictions and the metrics.json of INTERFACE.md."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+from mentalglm.data.records import Record
+from mentalglm.evaluate.explanations import explanation_metrics
+from mentalglm.evaluate.metrics import task_metrics
+from mentalglm.tasks import SCORED_TASKS, parse_response
+
+
+@dataclass
+class Prediction:
+    """One scored record: gold and predicted labels, the raw answer, whether it parsed."""
+
+    id: str
+    task: str
+    gold: list[str]
+    predicted: list[str] | None
+    raw: str
+    parse_ok: bool
+    explanation: str | None = None
+
+    def to_dict(self) -> dict:
+        """The predictions.jsonl row (id, task, gold, predicted, raw, parse_ok, explanation)."""
+        return asdict(self)
+
+
+def parse_answers(records: Sequence[Record], answers: Sequence[str]) -> list[Prediction]:
+    """Parse each answer with the task registry's parser; failures keep `predicted=None`."""
+    out = []
+    for record, answer in zip(records, answers, strict=True):
+        parsed = parse_response(record.task, answer)
+        out.append(Prediction(record.id, record.task, record.labels, parsed.labels if parsed.ok else None, answer,
+                              parsed.ok, parsed.explanation))
+    return out
+
+
+def score(records: Sequence[Record], predictions: Sequence[Prediction], split: str, model: str) -> dict:
+    """metrics.json: per-task metrics, plus explanation metrics where the records carry reference explanations."""
+    by_id = {r.id: r for r in records}
+    tasks: dict[str, dict] = {}
+    for task in SCORED_TASKS:
+        preds = [p for p in predictions if p.task == task]
+        if not preds:
+            continue
+        metrics = task_metrics(task, [p.gold for p in preds], [p.predicted for p in preds])
+        refs = [by_id[p.id].explanation for p in preds]
+        if any(refs):
+            metrics.update(explanation_metrics([p.explanation for p in preds], refs,
+                                               [by_id[p.id].post for p in preds]))
+        tasks[task] = metrics
+    return {"split": split, "model": model, "tasks": tasks}

@@ -1,0 +1,48 @@
+"""Val F1 during training: every rank generates answers for its share of a fixed val subset; scores are shared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mentalglm.data.records import Record
+from mentalglm.evaluate.generation import generate_responses
+from mentalglm.evaluate.metrics import HEADLINE
+from mentalglm.evaluate.scoring import parse_answers, score
+from mentalglm.tasks import SCORED_TASKS
+
+
+def val_subset(records: list[Record], size: int) -> list[Record]:
+    """An evenly spaced, fixed subset of the scored val records."""
+    scored = [r for r in records if r.task in SCORED_TASKS]
+    stride = max(1, len(scored) // size)
+    return scored[::stride][:size]
+
+
+def val_f1(engine: Any, tokenizer: Any, records: list[Record], rank: int, world: int, batch_size: int,
+           max_new_tokens: int, zero3: bool) -> dict[str, float]:
+    """`val_f1_<task>` (the task's headline F1) and their mean `val_f1`, identical on every rank.
+
+    Every rank answers the same number of prompts (the last rank's share is padded), since ZeRO-3 generation
+    gathers weights collectively and `synced_gpus` keeps the ranks stepping together.
+    """
+    import torch.distributed as dist
+
+    if not records:
+        return {}
+    share = -(-len(records) // world)
+    mine = list(range(rank * share, min(len(records), (rank + 1) * share)))
+    padded = mine + [mine[-1] if mine else 0] * (share - len(mine))
+    engine.module.eval()
+    answers = generate_responses(engine.module, tokenizer, [records[i].instruction for i in padded], batch_size,
+                                 max_new_tokens, synced_gpus=zero3 and world > 1)
+    engine.module.train()
+    pairs = list(zip(mine, answers[: len(mine)]))
+    if world > 1:
+        gathered: list[Any] = [None] * world
+        dist.all_gather_object(gathered, pairs)
+        pairs = [p for part in gathered for p in part]
+    ordered = [answer for _, answer in sorted(pairs)]
+    metrics = score(records, parse_answers(records, ordered), "val", "training")["tasks"]
+    out = {f"val_f1_{task}": m[HEADLINE[task]] for task, m in metrics.items()}
+    out["val_f1"] = sum(out.values()) / len(out)
+    return out
