@@ -53,8 +53,20 @@ def test_zero2_lowers_loss_and_exports_an_exact_adapter(zero2_run, tiny_model_di
 
 
 def test_zero3_lowers_loss_and_exports_gathered_weights(ray_cluster, make_train_config, tmp_path, tiny_model_dir):
-    result = train(make_train_config(tmp_path, "deepspeed.zero_stage=3", "lora.r=4", "lora.alpha=8"))
+    # Also generates on a val subset at each report (synced across ranks under ZeRO-3) and keeps the best
+    # checkpoints by val F1.
+    result = train(make_train_config(tmp_path, "deepspeed.zero_stage=3", "lora.r=4", "lora.alpha=8",
+                                     "train.generate_eval={enabled: true, subset: 6, max_new_tokens: 12}",
+                                     "checkpoint={num_to_keep: 1, metric: val_f1, mode: max}"))
     _assert_learned_and_exported(result, tiny_model_dir, r=4, alpha=8)
+    for key in ("val_f1", "val_f1_cognitive_distortion", "val_f1_suicide_risk", "val_f1_suicide_level"):
+        assert 0.0 <= result.metrics[key] <= 1.0
+    lines = {m["step"]: m for m in map(json.loads, (result.run_dir / "metrics.jsonl").read_text().splitlines())}
+    best = max(m["val_f1"] for m in lines.values())
+    kept = [int(p.name.removeprefix("checkpoint_step")) for p in result.run_dir.glob("checkpoint_step*")]
+    # The best by val F1 is kept, and the latest (for resuming) besides it.
+    assert 12 in kept and len(kept) <= 2
+    assert any(lines[step]["val_f1"] == best for step in kept)
 
 
 def test_stopped_run_resumes_at_its_checkpoint(ray_cluster, make_train_config, tmp_path, zero2_run):
