@@ -17,6 +17,7 @@ from mentalglm.config import ConfigError, load_config
 from mentalglm.config.schema import DataBuildConfig, ModelInitConfig, PipelineConfig
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.train import TrainConfig
+from mentalglm.config.tune import TuneConfig
 
 
 def _data_build(cfg: DataBuildConfig, args: argparse.Namespace) -> None:
@@ -41,6 +42,15 @@ def _train(cfg: TrainConfig, args: argparse.Namespace) -> None:
     print(f"run folder: {result.run_dir}")
     if result.final_dir:
         print(f"final adapter: {result.final_dir}")
+
+
+def _tune(cfg: TuneConfig, args: argparse.Namespace) -> None:
+    from mentalglm.tune import run_sweep
+
+    result = run_sweep(cfg)
+    print(f"sweep: {result.sweep_dir}/sweep.csv, {result.sweep_dir}/sweep.png")
+    if result.best_dir:
+        print(f"best adapter: {result.best_dir}")
 
 
 def _evaluate(cfg: EvaluateConfig, args: argparse.Namespace) -> None:
@@ -106,6 +116,7 @@ VERBS: dict[str, Verb] = {
     "data build": Verb(DataBuildConfig, _data_build, "convert raw sources into unified records"),
     "model init": Verb(ModelInitConfig, _model_init, "create a random-weight GLM-4 model + tokenizer folder"),
     "train": Verb(TrainConfig, _train, "LoRA fine-tuning with Ray Train + DeepSpeed"),
+    "tune": Verb(TuneConfig, _tune, "Ray Tune sweep of LoRA settings (ASHA); best adapter to …/best/"),
     "evaluate": Verb(EvaluateConfig, _evaluate, "generate, parse and score a split (or --compare metrics files)", (
         Option(("--checkpoint",), {"default": None, "help": "PEFT adapter folder (e.g. runs/NAME/final)"}),
         _SPLIT, _OUT,

@@ -180,9 +180,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as ckpt_dir:
             state = load_checkpoint(engine, Path(ckpt_dir))
         resumed_from = state.global_step
-        if state.done:  # a finished run rerun under the same name: nothing left to train
+        if state.global_step >= total:  # a finished run rerun under the same name: nothing left to train
             ray.train.report(state.metrics)
             return
+        state.done = False  # e.g. more epochs asked for than the earlier run had
     else:
         # Val loss of the starting point (the base model: LoRA's B matrices start at zero).
         state.initial_val_loss = evaluate_loss(engine, val_ex, cfg.train.eval_batch_size, pad_id, rank, world,
@@ -204,7 +205,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             "train_loss": (stats[0] / stats[1].clamp(min=1)).item(), "val_loss": val_loss,
             "tokens_per_s": stats[2].item() / max(elapsed, 1e-9),
             "step_time_s": elapsed / max(1, window["steps"]), "lr": scheduler.get_last_lr()[0],
-            "total_steps": total, "done": done, "initial_val_loss": state.initial_val_loss,
+            "total_steps": total, "finished": done, "initial_val_loss": state.initial_val_loss,
         }
         if resumed_from is not None:
             metrics["resumed_from_step"] = resumed_from

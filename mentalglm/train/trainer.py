@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -97,15 +98,30 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
     return ds
 
 
+def _config_text(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
+
+
+def _already_finished(final_dir: Path, cfg: TrainConfig) -> TrainResult | None:
+    """The earlier result when `final_dir` holds a finished run of exactly this config, else None."""
+    try:
+        same = (final_dir / "config.yaml").read_text(encoding="utf-8") == _config_text(cfg)
+        metrics = json.loads((final_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (same and metrics.get("finished")):
+        return None
+    return TrainResult(final_dir.parent, final_dir, metrics, metrics.get("checkpoint"))
+
+
 def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Path:
     """Copy the checkpoint's adapter and tokenizer to `final_dir` with the resolved config and final metrics."""
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=final_dir.parent))
     try:
         shutil.copytree(checkpoint_dir / ADAPTER_DIR, tmp, dirs_exist_ok=True)
-        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True,
-                                                        sort_keys=False), encoding="utf-8")
-        write_json_atomic(tmp / "metrics.json", metrics)
+        (tmp / "config.yaml").write_text(_config_text(cfg), encoding="utf-8")
+        write_json_atomic(tmp / "metrics.json", {**metrics, "checkpoint": str(checkpoint_dir)})
         if final_dir.exists():
             shutil.rmtree(final_dir)
         tmp.rename(final_dir)
@@ -115,7 +131,12 @@ def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metric
     return final_dir
 
 
-def _run_one(cfg: TrainConfig) -> TrainResult:
+def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
+    """One Ray Train run of `cfg` (no stages), with extra Ray Train `callbacks` (e.g. Tune's report callback).
+
+    Raises:
+        ConfigError: a check failed before any worker started.
+    """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -123,10 +144,14 @@ def _run_one(cfg: TrainConfig) -> TrainResult:
     from mentalglm.train.metrics import MetricsLogger
 
     cfg = resolve_paths(cfg)
+    run_dir = Path(cfg.run.storage_path) / cfg.run.name
+    done = _already_finished(run_dir / "final", cfg)
+    if done is not None:
+        print(f"[mentalglm train] {run_dir} already finished with this config; final adapter: {run_dir / 'final'}")
+        return done
     ds = preflight(cfg)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
     check_fits(cfg.scaling.num_workers, cfg.scaling.cpus_per_worker, cfg.scaling.use_gpu)
-    run_dir = Path(cfg.run.storage_path) / cfg.run.name
     env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(cfg.scaling.cpus_per_worker)}
     if not cfg.scaling.use_gpu:
         env["DS_ACCELERATOR"] = "cpu"
@@ -142,14 +167,14 @@ def _run_one(cfg: TrainConfig) -> TrainResult:
                                                checkpoint_score_attribute=cfg.checkpoint.metric,
                                                checkpoint_score_order=cfg.checkpoint.mode),
             failure_config=FailureConfig(max_failures=cfg.failure.get("max_failures", 0)),
-            callbacks=[MetricsLogger(run_dir)],
+            callbacks=[MetricsLogger(run_dir), *callbacks],
             worker_runtime_env={"env_vars": env}),
     )
     result = trainer.fit()
     metrics = dict(result.metrics or {})
     ckpt = result.checkpoint
     final_dir = None
-    if ckpt is not None and metrics.get("done"):
+    if ckpt is not None and metrics.get("finished"):
         final_dir = export_final(Path(ckpt.path), run_dir / "final", cfg, metrics)
         print(f"[mentalglm train] final adapter: {final_dir}")
     elif ckpt is not None:
@@ -183,13 +208,13 @@ def train(cfg: TrainConfig) -> TrainResult:
         ConfigError: a check failed before any worker started (the message names the key).
     """
     if not cfg.stages:
-        return _run_one(cfg)
+        return run_training(cfg)
     stage_cfgs = [_stage_config(cfg, 0, None)]  # validate stage 1 before the run starts
     result: TrainResult | None = None
     for index in range(len(cfg.stages)):
         stage_cfg = stage_cfgs[0] if index == 0 else _stage_config(cfg, index, result.final_dir)
         print(f"[mentalglm train] stage {index + 1}/{len(cfg.stages)}: {cfg.stages[index].name}")
-        result = _run_one(stage_cfg)
+        result = run_training(stage_cfg)
         if result.final_dir is None:
             return result
     final = _copy_final(result.final_dir, cfg)

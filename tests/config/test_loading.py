@@ -9,6 +9,7 @@ from mentalglm.cli import VERBS
 from mentalglm.config import ConfigError, DataBuildConfig, ModelInitConfig, PipelineConfig, load_config
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.train import TrainConfig
+from mentalglm.config.tune import TuneConfig
 
 GOOD = """\
 # mentalglm data build x.yaml
@@ -76,7 +77,7 @@ def test_missing_required_key_and_bad_yaml(tmp_path):
 
 
 SCHEMAS = {"data": DataBuildConfig, "model": ModelInitConfig, "pipeline": PipelineConfig, "train": TrainConfig,
-           "evaluate": EvaluateConfig}
+           "evaluate": EvaluateConfig, "tune": TuneConfig}
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)

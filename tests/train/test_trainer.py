@@ -28,7 +28,7 @@ def _assert_learned_and_exported(result, tiny_model_dir, r=8, alpha=16):
     from transformers import AutoModelForCausalLM
 
     m = result.metrics
-    assert m["done"] and m["step"] == m["total_steps"] == 12
+    assert m["finished"] and m["step"] == m["total_steps"] == 12
     assert m["val_loss"] < m["initial_val_loss"] - 0.1, m
     final = result.final_dir
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "config.yaml",
@@ -104,7 +104,7 @@ def test_killed_worker_run_completes_from_last_checkpoint(ray_cluster, make_trai
     result = train(cfg)
     killer.join(timeout=5)
     assert killed, "no training worker process was found to kill"
-    assert result.metrics["done"] and result.metrics["step"] == 12
+    assert result.metrics["finished"] and result.metrics["step"] == 12
     assert result.metrics["resumed_from_step"] >= 4
     assert result.final_dir.exists()
 

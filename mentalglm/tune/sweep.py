@@ -1,0 +1,151 @@
+"""`mentalglm tune`: Ray Tune over LoRA settings, each trial a full Ray Train + DeepSpeed run (Train V2 pattern).
+
+Layout: `{storage_path}/{name}/tuner/` (Tune's state, for restoring), `…/trials/{trial_id}/` (each trial's Train
+run: checkpoints, metrics.jsonl, final/), and the results `…/sweep.csv`, `…/sweep.png`, `…/best/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mentalglm.config import ConfigError
+from mentalglm.config.train import ScalingSection, TrainConfig
+from mentalglm.config.tune import TuneConfig
+from mentalglm.ray_cluster import ensure_ray
+from mentalglm.train.checkpointing import ADAPTER_DIR
+from mentalglm.tune.outputs import export_best, plot_sweep, write_sweep_csv
+from mentalglm.tune.space import check_search_space, trial_config, tune_domains
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepResult:
+    """Where a sweep left its results, and its best trial."""
+
+    sweep_dir: Path
+    best_dir: Path | None
+    best_metrics: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+def max_concurrent_trials(scaling: ScalingSection, cap: int | None = None) -> int:
+    """How many trials run at once: as many as the cluster's CPUs (and GPUs) fit, capped by `cap`.
+
+    Raises:
+        ConfigError: one trial (num_workers x cpus_per_worker, GPUs) does not fit the cluster at all.
+    """
+    import ray
+
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    need_cpu = scaling.num_workers * scaling.cpus_per_worker
+    fits = int(cpus // need_cpu)
+    if scaling.use_gpu:
+        fits = min(fits, int(gpus // scaling.num_workers))
+    if fits < 1:
+        need = f"{need_cpu} CPUs" + (f" and {scaling.num_workers} GPUs" if scaling.use_gpu else "")
+        raise ConfigError(f"scaling: one trial needs {need} ({scaling.num_workers} workers), the Ray cluster "
+                          f"has {cpus:g} CPUs and {gpus:g} GPUs; lower scaling.num_workers or grow the cluster")
+    return min(cap, fits) if cap else fits
+
+
+def _run_trial(params: dict[str, Any], base: dict[str, Any], trials_dir: str) -> None:
+    """The Tune trainable: one full Train run with the sampled params, reporting back through Tune."""
+    import ray.tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from mentalglm.train.trainer import run_training
+
+    cfg = trial_config(base, params)
+    trial_id = ray.tune.get_context().get_trial_id()
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"name": trial_id, "storage_path": trials_dir})})
+    run_training(cfg, callbacks=[TuneReportCallback()])
+
+
+def _search_alg(cfg: TuneConfig, concurrency: int):
+    if cfg.tune.searcher == "random":
+        from ray.tune.search import BasicVariantGenerator
+
+        # The variant generator bounds concurrency itself (Tune ignores max_concurrent_trials for it).
+        return BasicVariantGenerator(random_state=cfg.tune.seed, max_concurrent=concurrency)
+    if any("grid" in d for d in cfg.tune.search_space.values()):
+        raise ConfigError("tune.searcher: optuna cannot take grid domains; use choice")
+    try:
+        from ray.tune.search.optuna import OptunaSearch
+    except ImportError:
+        raise ConfigError("tune.searcher: optuna is not installed (pip install optuna)") from None
+    return OptunaSearch(seed=cfg.tune.seed)
+
+
+def run_sweep(cfg: TuneConfig) -> SweepResult:
+    """Run (or resume) the sweep of `cfg` and export the best trial's adapter to `…/best/`.
+
+    Raises:
+        ConfigError: a bad search-space key or value, a trial that cannot fit the cluster, or any check of
+            `mentalglm train` (data, model, target modules, DeepSpeed config) — all before a trial starts.
+    """
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from mentalglm.train.trainer import preflight, resolve_paths
+
+    check_search_space(cfg)
+    base_cfg = resolve_paths(TrainConfig.model_validate(cfg.model_dump(exclude={"tune"})))
+    preflight(base_cfg)
+    ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+    concurrency = max_concurrent_trials(base_cfg.scaling, cfg.tune.max_concurrent_trials)
+    metric, mode = cfg.resolved_metric()
+    sweep_dir = Path(base_cfg.run.storage_path) / cfg.run.name
+    trainable = tune.with_resources(
+        tune.with_parameters(_run_trial, base=base_cfg.model_dump(mode="json"), trials_dir=str(sweep_dir / "trials")),
+        # The trial only drives its Train run: it holds no CPU (the Train workers hold those), just a token of
+        # memory, since Tune refuses an empty resource request.
+        {"cpu": 0, "memory": 64 * 1024**2})
+    state = sweep_dir / "tuner"
+    if tune.Tuner.can_restore(str(state)):
+        print(f"[mentalglm tune] resuming the sweep in {state}; finished trials are not rerun")
+        tuner = tune.Tuner.restore(str(state), trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        asha = cfg.tune.asha
+        scheduler = ASHAScheduler(metric=metric, mode=mode, grace_period=asha.grace_period,
+                                  reduction_factor=asha.reduction_factor, max_t=asha.max_t)
+        tuner = tune.Tuner(
+            trainable, param_space=tune_domains(cfg.tune.search_space),
+            tune_config=tune.TuneConfig(num_samples=cfg.tune.num_samples, scheduler=scheduler,
+                                        search_alg=_search_alg(cfg, concurrency),
+                                        max_concurrent_trials=None if cfg.tune.searcher == "random" else concurrency),
+            run_config=tune.RunConfig(name="tuner", storage_path=str(sweep_dir)))
+    print(f"[mentalglm tune] {cfg.tune.num_samples} samples, up to {concurrency} trials at once "
+          f"({base_cfg.scaling.num_workers} workers x {base_cfg.scaling.cpus_per_worker} CPU each), "
+          f"metric {metric} ({mode})")
+    grid = tuner.fit()
+    keys = list(cfg.tune.search_space)
+    rows = write_sweep_csv(grid, metric, mode, keys, sweep_dir / "sweep.csv")
+    plot_sweep(grid, metric, sweep_dir / "sweep.png")
+    return SweepResult(sweep_dir, *_export_best(grid, metric, mode, base_cfg, sweep_dir), rows)
+
+
+def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig,
+                 sweep_dir: Path) -> tuple[Path | None, dict[str, Any]]:
+    try:
+        best = grid.get_best_result(metric=metric, mode=mode, scope="last", filter_nan_and_inf=True)
+    except RuntimeError:
+        log.warning("no trial reported %s; no best/ exported", metric)
+        return None, {}
+    trial_id = Path(best.path).name
+    metrics = dict(best.metrics or {})
+    run_dir = sweep_dir / "trials" / str(metrics.get("trial_id", trial_id))
+    adapter = run_dir / "final"
+    if not adapter.exists() and metrics.get("checkpoint_path"):
+        adapter = Path(metrics["checkpoint_path"]) / ADAPTER_DIR
+    if not adapter.exists():
+        log.warning("best trial %s left no adapter", metrics.get("trial_id"))
+        return None, metrics
+    config = trial_config(base.model_dump(mode="json"), {k: v for k, v in (best.config or {}).items()})
+    best_dir = export_best(adapter, config.model_dump(mode="json"), metrics, sweep_dir / "best")
+    print(f"[mentalglm tune] best trial {metrics.get('trial_id')}: {metric} {metrics.get(metric)}; adapter {best_dir}")
+    return best_dir, metrics

@@ -1,0 +1,134 @@
+"""Ray Tune sweeps over Train V2 runs on CPU: ASHA, sampled values reaching the trainer, best export, resume."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mentalglm.config import ConfigError, load_config
+from mentalglm.config.tune import TuneConfig
+from paths import REPO
+
+MENTALGLM = Path(sys.executable).parent / "mentalglm"
+
+
+def _overrides(tiny_model_dir, sample_data_dir, storage):
+    return [f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", f"run.storage_path={storage}",
+            f"deepspeed.config={REPO / 'configs/deepspeed/zero2.json'}"]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster with 2 CPUs (and the dashboard, which Tune's placement-group cleanup needs)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def sweep(ray_cluster, tiny_model_dir, sample_data_dir, tmp_path_factory):
+    """The local-tiny sweep (4 trials, 2 at a time on 2 CPUs), run once for this module."""
+    from mentalglm.tune import run_sweep
+
+    storage = tmp_path_factory.mktemp("sweeps")
+    cfg = load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
+                      _overrides(tiny_model_dir, sample_data_dir, storage))
+    started = time.perf_counter()
+    result = run_sweep(cfg)
+    print(f"sweep wall time: {time.perf_counter() - started:.1f}s")
+    return result
+
+
+def test_asha_stops_a_trial_and_every_trial_trains_with_its_sampled_values(sweep):
+    rows = list(csv.DictReader((sweep.sweep_dir / "sweep.csv").open()))
+    assert len(rows) == 4
+    assert any(r["status"] == "STOPPED_EARLY" for r in rows), rows
+    assert any(r["status"] == "COMPLETED" for r in rows), rows
+    for row in rows:
+        checkpoints = sorted((sweep.sweep_dir / "trials" / row["trial_id"]).glob("checkpoint_step*"))
+        assert checkpoints, row
+        for ckpt in checkpoints:
+            adapter = json.loads((ckpt / "adapter" / "adapter_config.json").read_text())
+            assert adapter["r"] == int(row["lora.r"])
+            assert adapter["lora_alpha"] == int(row["lora.alpha"])
+            assert adapter["lora_dropout"] == pytest.approx(float(row["lora.dropout"]), abs=0)
+            assert sorted(adapter["target_modules"]) == sorted(json.loads(row["lora.target_modules"]))
+    assert (sweep.sweep_dir / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_best_adapter_loads_and_is_scored_by_evaluate(sweep, tiny_model_dir, sample_data_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from mentalglm.config.evaluate import EvaluateConfig
+    from mentalglm.evaluate.run import evaluate
+
+    rows = list(csv.DictReader((sweep.sweep_dir / "sweep.csv").open()))
+    best_row = min(rows, key=lambda r: float(r["val_loss"]))
+    best = sweep.best_dir
+    assert best == sweep.sweep_dir / "best"
+    assert sweep.best_metrics["trial_id"] == best_row["trial_id"]
+    assert json.loads((best / "adapter_config.json").read_text())["r"] == int(best_row["lora.r"])
+    assert {"config.yaml", "metrics.json", "tokenizer.json"} <= {p.name for p in best.iterdir()}
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), best)
+    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
+        f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=8",
+        "evaluate.progress=false"])
+    metrics = evaluate(cfg, best, "test", tmp_path / "eval")
+    assert set(metrics["tasks"]) == {"cognitive_distortion", "suicide_risk", "suicide_level"}
+
+
+def test_bad_search_space_and_oversized_trials_fail_before_any_trial(ray_cluster, tiny_model_dir, sample_data_dir,
+                                                                    tmp_path):
+    from mentalglm.tune import run_sweep
+
+    base = _overrides(tiny_model_dir, sample_data_dir, tmp_path)
+    with pytest.raises(ConfigError, match=r"tune\.search_space\.lora\.rank: .*unknown key|rank"):
+        run_sweep(load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
+                              [*base, "tune.search_space={lora.rank: {choice: [4, 8]}}"]))
+    with pytest.raises(ConfigError, match=r"tune\.search_space\.lora\.r: value 0 rejected"):
+        run_sweep(load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
+                              [*base, "tune.search_space={lora.r: {choice: [0, 8]}}"]))
+    with pytest.raises(ConfigError, match=r"search_space: .*uniform needs \[low, high\]"):
+        load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
+                    [*base, "tune.search_space={lora.dropout: {uniform: [0.2, 0.1]}}"])
+    with pytest.raises(ConfigError, match=r"scaling: one trial needs 3 CPUs \(3 workers\), the Ray cluster has 2"):
+        run_sweep(load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml", [*base, "scaling.num_workers=3"]))
+    assert not (tmp_path / "local-tiny-sweep" / "trials").exists()
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_model_dir, sample_data_dir, tmp_path):
+    args = [str(MENTALGLM), "tune", "configs/tune/local-tiny.yaml",
+            *_overrides(tiny_model_dir, sample_data_dir, tmp_path)]
+    sweep_dir = tmp_path / "local-tiny-sweep"
+    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(sweep_dir.glob("trials/*/final/metrics.json")):
+        time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL)  # the driver, its local Ray and the trials with it
+    first.wait()
+    done_before = {p.parent.parent.name: (p.stat().st_mtime_ns, (p.parent.parent / "metrics.jsonl").read_text(),
+                                          sorted(x.name for x in p.parent.parent.glob("checkpoint_step*")))
+                   for p in sweep_dir.glob("trials/*/final/metrics.json")}
+    assert done_before, "no trial finished before the interruption"
+    second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming the sweep" in second.stdout
+    rows = list(csv.DictReader((sweep_dir / "sweep.csv").open()))
+    assert len(rows) == 4
+    for trial, (mtime, lines, checkpoints) in done_before.items():
+        run = sweep_dir / "trials" / trial
+        assert (run / "final" / "metrics.json").stat().st_mtime_ns == mtime, f"finished trial {trial} was rerun"
+        assert (run / "metrics.jsonl").read_text() == lines
+        assert sorted(x.name for x in run.glob("checkpoint_step*")) == checkpoints
+    assert (sweep_dir / "best" / "adapter_model.safetensors").exists()
