@@ -1,6 +1,6 @@
-"""`mentalglm pipeline`: the main job on one config: build data -> create model -> tokenise -> train -> summary.
+"""`mentalglm pipeline`: the main job: build data -> create model -> tokenise -> train -> evaluate vs baseline.
 
-Training, evaluation and serving stages join here as they land; each stage runs from its own config file.
+Each stage runs from its own config file; the serving smoke test joins here when serving lands.
 """
 
 from __future__ import annotations
@@ -26,6 +26,23 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     fmt = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731
     return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
+
+
+def _evaluate_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path, adapter: Path,
+                    timings: dict[str, float]) -> str:
+    """Score the adapter and the TF-IDF baseline on the eval split; return their side-by-side table."""
+    from mentalglm.config.evaluate import EvaluateConfig
+    from mentalglm.evaluate.baseline import run_baseline
+    from mentalglm.evaluate.report import compare_table
+    from mentalglm.evaluate.run import evaluate
+
+    start = time.perf_counter()
+    eval_cfg = load_config(EvaluateConfig, cfg.evaluate, [f"model.name_or_path={model_dir}", f"data.dir={data_dir}"])
+    out = Path(cfg.out_dir)
+    evaluate(eval_cfg, adapter, cfg.eval_split, out / "evaluate", model_name="lora-" + adapter.parent.name)
+    run_baseline(eval_cfg, cfg.eval_split, out / "baseline")
+    timings["evaluate"] = time.perf_counter() - start
+    return compare_table([out / "evaluate" / "metrics.json", out / "baseline" / "metrics.json"])
 
 
 def run_pipeline(cfg: PipelineConfig) -> dict:
@@ -73,6 +90,11 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
                          "tokens_per_s": m.get("tokens_per_s")}
         train_rows = [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in train_summary.items()]
 
+    comparison = ""
+    if cfg.evaluate is not None and train_summary.get("final_adapter") not in (None, "None"):
+        comparison = _evaluate_stage(cfg, model_dir, data_cfg.out_dir, Path(train_summary["final_adapter"]),
+                                     timings)
+
     rows = []
     for split, tasks in stats["counts"].items():
         for task, counts in tasks.items():
@@ -94,6 +116,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         "## Records\n" + _table(rows, ["split", "task", "records", "labels seen"]),
         "## Tokenisation (train)\n" + _table([[k, v] for k, v in tok_summary.items()], ["figure", "value"]),
         *(["## Training\n" + _table(train_rows, ["figure", "value"])] if train_rows else []),
+        *([f"## Evaluation ({cfg.eval_split})\n" + comparison] if comparison else []),
         "## Stage times (s)\n" + _table([[k, f"{v:.1f}"] for k, v in timings.items()], ["stage", "seconds"]),
     ]) + "\n"
     out = Path(cfg.out_dir)

@@ -70,4 +70,9 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
     trained = summary["train"]
     assert trained["final_val_loss"] < trained["initial_val_loss"]
     assert (work / "runs/local-tiny/final/adapter_model.safetensors").exists()
-    assert "## Training" in (work / "runs/pipeline-local/summary.md").read_text()
+    report = (work / "runs/pipeline-local/summary.md").read_text()
+    assert "## Training" in report and "## Evaluation (test)" in report
+    assert "| task | metric | lora-local-tiny | tfidf-char-logreg |" in report
+    for name in ("evaluate", "baseline"):
+        metrics = json.loads((work / "runs/pipeline-local" / name / "metrics.json").read_text())
+        assert set(metrics["tasks"]) == {"cognitive_distortion", "suicide_risk", "suicide_level"}
