@@ -39,3 +39,14 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "socialcd3k" / "train.tsv").exists():
         pytest.skip("../shared/data is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster with 2 CPUs and the dashboard (Tune's placement-group cleanup needs it), started for
+    one test module and stopped after it."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -111,3 +112,37 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             raise DataError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
         rows.append(obj)
     return rows
+
+
+def write_dir_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Build a folder with `fill(tmp)` under a temp name beside `target`, then put it in place of `target`.
+
+    An earlier `target` is replaced only once the new folder is complete; on error nothing is left behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fill(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def write_figure_atomic(fig: Any, path: str | Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG through a temp file and a rename, then close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from mentalglm.data.io import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from mentalglm.data.io import write_figure_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from mentalglm.evaluate.metrics import PARSE_FAILURE
 from mentalglm.evaluate.scoring import Prediction
 from mentalglm.tasks import TASKS
@@ -104,14 +102,7 @@ def plot_confusion(task: str, preds: Sequence[Prediction], path: Path) -> None:
     ax.set_ylabel("gold")
     ax.set_title(task)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    write_figure_atomic(fig, path)
 
 
 def write_outputs(out_dir: Path, metrics: dict, predictions: Sequence[Prediction] | None) -> None:

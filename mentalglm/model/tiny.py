@@ -7,12 +7,11 @@ every later stage loads by path, exactly as it would load GLM-4-9B-chat-hf.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from mentalglm.config.schema import ModelInitConfig
+from mentalglm.data.io import write_dir_atomic
 from mentalglm.data.records import load_split
 from mentalglm.model.chat_format import EOS_TOKEN, GLM4_CHAT_TEMPLATE, GLM4_SPECIAL_TOKENS, STOP_TOKENS
 
@@ -91,18 +90,11 @@ def create_model_folder(cfg: ModelInitConfig) -> Path:
     texts = list(_training_texts([Path(p) for p in cfg.tokenizer.train_files]))
     tokenizer = train_tokenizer(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
     model = build_model(cfg.preset, tokenizer, cfg.seed)
-    out = Path(cfg.out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    out = write_dir_atomic(cfg.out_dir, fill)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("wrote %s model (%.2fM parameters, vocab %d) to %s", cfg.preset, n_params / 1e6, len(tokenizer), out)
     return out

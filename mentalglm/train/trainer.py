@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,7 +13,7 @@ import yaml
 
 from mentalglm.config import ConfigError, set_key
 from mentalglm.config.train import TrainConfig
-from mentalglm.data.io import write_json_atomic
+from mentalglm.data.io import write_dir_atomic, write_json_atomic
 from mentalglm.ray_cluster import check_fits, ensure_ray
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.train.deepspeed_config import read_deepspeed_config
@@ -116,19 +115,12 @@ def _already_finished(final_dir: Path, cfg: TrainConfig) -> TrainResult | None:
 
 def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Path:
     """Copy the checkpoint's adapter and tokenizer to `final_dir` with the resolved config and final metrics."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=final_dir.parent))
-    try:
+    def fill(tmp: Path) -> None:
         shutil.copytree(checkpoint_dir / ADAPTER_DIR, tmp, dirs_exist_ok=True)
         (tmp / "config.yaml").write_text(_config_text(cfg), encoding="utf-8")
         write_json_atomic(tmp / "metrics.json", {**metrics, "checkpoint": str(checkpoint_dir)})
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        tmp.rename(final_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final_dir
+
+    return write_dir_atomic(final_dir, fill)
 
 
 def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
@@ -217,15 +209,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         result = run_training(stage_cfg)
         if result.final_dir is None:
             return result
-    final = _copy_final(result.final_dir, cfg)
+    stage_final = result.final_dir
+    final = write_dir_atomic(Path(cfg.run.storage_path).resolve() / cfg.run.name / "final",
+                             lambda tmp: shutil.copytree(stage_final, tmp, dirs_exist_ok=True))
     return TrainResult(result.run_dir.parent, final, result.metrics, result.checkpoint)
-
-
-def _copy_final(stage_final: Path, cfg: TrainConfig) -> Path:
-    target = Path(cfg.run.storage_path).resolve() / cfg.run.name / "final"
-    tmp = Path(tempfile.mkdtemp(prefix=".final-", dir=target.parent))
-    shutil.copytree(stage_final, tmp, dirs_exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
-    return target

@@ -5,15 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mentalglm.data.io import write_json_atomic, write_text_atomic
+from mentalglm.data.io import write_dir_atomic, write_figure_atomic, write_json_atomic, write_text_atomic
 
 
 def _trial_rows(result_grid: Any, metric: str, mode: str, space_keys: list[str]) -> list[dict[str, Any]]:
@@ -68,31 +66,17 @@ def plot_sweep(result_grid: Any, metric: str, path: Path) -> None:
     ax.set_title(f"sweep: {metric} per trial")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    write_figure_atomic(fig, path)
 
 
 def export_best(adapter_dir: Path, trial_config: dict, metrics: dict, best_dir: Path) -> Path:
     """Copy the best trial's adapter (+ tokenizer) to `best_dir` with its config.yaml and metrics.json."""
-    best_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=best_dir.parent))
-    try:
+    def fill(tmp: Path) -> None:
         for item in adapter_dir.iterdir():
             if item.is_file() and item.name not in ("config.yaml", "metrics.json"):
                 shutil.copy2(item, tmp / item.name)
         (tmp / "config.yaml").write_text(yaml.safe_dump(trial_config, allow_unicode=True, sort_keys=False),
                                          encoding="utf-8")
         write_json_atomic(tmp / "metrics.json", metrics)
-        if best_dir.exists():
-            shutil.rmtree(best_dir)
-        tmp.rename(best_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return best_dir
+
+    return write_dir_atomic(best_dir, fill)

@@ -1,18 +1,8 @@
-"""Fixtures for Ray Train tests: one local Ray cluster (2 CPUs) per module, and configs on the tiny model."""
+"""Fixtures for Ray Train tests: configs on the tiny model and sample data."""
 
 import pytest
 
 from paths import REPO
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A local Ray cluster with 2 CPUs, started by this module and stopped after it."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

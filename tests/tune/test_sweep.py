@@ -24,16 +24,6 @@ def _overrides(tiny_model_dir, sample_data_dir, storage):
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    """A local Ray cluster with 2 CPUs (and the dashboard, which Tune's placement-group cleanup needs)."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def sweep(ray_cluster, tiny_model_dir, sample_data_dir, tmp_path_factory):
     """The local-tiny sweep (4 trials, 2 at a time on 2 CPUs), run once for this module."""
     from mentalglm.tune import run_sweep
