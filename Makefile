@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test install
+.PHONY: demo test test-slow install
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,3 +22,6 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
