@@ -22,6 +22,7 @@ from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
 from mentalglm.train.val_f1 import val_f1, val_subset
 
 PROBE_SIZE = 2
+_ZERO3_LOAD_CONFIG: Any = None  # kept alive for the worker's life: transformers only holds a weak reference
 
 
 def lr_lambda(total_steps: int, warmup_ratio: float, schedule: str):
@@ -105,13 +106,21 @@ def _probe(engine: Any, examples: list[EncodedExample], pad_id: int, device: Any
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "logits": logits}
 
 
-def _setup_model(cfg: TrainConfig, bf16: bool):
+def _setup_model(cfg: TrainConfig, bf16: bool, ds_config: dict[str, Any]):
     import torch
 
     from mentalglm.model.loading import load_model, load_tokenizer
     from mentalglm.train.lora import attach_lora
 
     tokenizer = load_tokenizer(cfg.model)
+    if zero_stage(ds_config) == 3:
+        # Under ZeRO-3, transformers builds the model inside deepspeed.zero.Init while this object is alive, so
+        # each rank holds only its partition of the frozen base weights (GLM-4-9B: ~18 GB / world size in bf16,
+        # instead of the whole model per rank).
+        from transformers.integrations import HfDeepSpeedConfig
+
+        global _ZERO3_LOAD_CONFIG
+        _ZERO3_LOAD_CONFIG = HfDeepSpeedConfig(ds_config)
     model = load_model(cfg.model, dtype=torch.bfloat16 if bf16 else torch.float32)
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -145,7 +154,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         _disable_cpu_shm_comm()
     import deepspeed
 
-    tokenizer, model = _setup_model(cfg, bf16)
+    # Wrap Ray's process group in DeepSpeed's comm layer now: ZeRO-3 model loading reads the world size from it.
+    deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+    ds_config = fill_deepspeed_config(loop_config["deepspeed"], cfg, world, bf16)
+    tokenizer, model = _setup_model(cfg, bf16, ds_config)
     tok = cfg.tokenization
     train_ex = encode_records(load_split(cfg.data.dir, "train", cfg.data.tasks), tokenizer, tok.max_seq_len,
                               tok.min_post_chars)
@@ -168,7 +180,6 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda(total, cfg.train.warmup_ratio, cfg.train.schedule))
-    ds_config = fill_deepspeed_config(loop_config["deepspeed"], cfg, world, bf16)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
                                            config=ds_config, dist_init_required=False)
     zero3 = zero_stage(ds_config) == 3
