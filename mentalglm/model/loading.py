@@ -11,7 +11,14 @@ class ModelLoadError(RuntimeError):
     """The model or tokenizer named by `model.name_or_path` could not be loaded."""
 
 
-def _check_local(name_or_path: str, marker: str = "config.json") -> None:
+def check_model_path(name_or_path: str, marker: str = "config.json") -> None:
+    """Fail early, naming `model.name_or_path`, when a local path holds no model (no `marker` file).
+
+    Hub ids (not existing paths, not starting with . / ~) pass through to transformers.
+
+    Raises:
+        ModelLoadError: the local folder lacks `marker`.
+    """
     looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
     if looks_local and not (Path(name_or_path).expanduser() / marker).exists():
         raise ModelLoadError(f"model.name_or_path: {name_or_path} is not a model folder (no {marker}); "
@@ -26,7 +33,7 @@ def load_tokenizer(cfg: ModelConfig):
     """
     from transformers import AutoTokenizer
 
-    _check_local(cfg.name_or_path, "tokenizer_config.json")
+    check_model_path(cfg.name_or_path, "tokenizer_config.json")
     try:
         tokenizer = AutoTokenizer.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -54,7 +61,7 @@ def load_model(cfg: ModelConfig, dtype=None):
     """
     from transformers import AutoModelForCausalLM
 
-    _check_local(cfg.name_or_path)
+    check_model_path(cfg.name_or_path)
     try:
         return AutoModelForCausalLM.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code,
                                                     dtype=dtype or resolve_dtype(cfg.dtype))

@@ -19,7 +19,7 @@ from mentalglm.data.records import load_split
 from mentalglm.data.tokenization import IGNORE_INDEX, EncodedExample, encode_records
 from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
-from mentalglm.train.val_f1 import val_f1, val_subset
+from mentalglm.train.val_f1 import evenly_spaced, val_f1, val_subset
 
 PROBE_SIZE = 2
 _ZERO3_LOAD_CONFIG: Any = None  # kept alive for the worker's life: transformers only holds a weak reference
@@ -162,12 +162,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     train_ex = encode_records(load_split(cfg.data.dir, "train", cfg.data.tasks), tokenizer, tok.max_seq_len,
                               tok.min_post_chars)
     val_records = load_split(cfg.data.dir, "val", cfg.data.tasks)
-    if cfg.train.val_subset:
-        # An evenly spaced, fixed subset: every task keeps roughly its share.
-        stride = max(1, len(val_records) // cfg.train.val_subset)
-        val_records = val_records[::stride][: cfg.train.val_subset]
-    val_ex = encode_records(val_records, tokenizer, tok.max_seq_len, tok.min_post_chars)
-    f1_records = val_subset(load_split(cfg.data.dir, "val", cfg.data.tasks), cfg.train.generate_eval.subset)
+    val_ex = encode_records(evenly_spaced(val_records, cfg.train.val_subset), tokenizer, tok.max_seq_len,
+                            tok.min_post_chars)
+    f1_records = val_subset(val_records, cfg.train.generate_eval.subset)
     lengths = [len(e) for e in train_ex]
     total = total_steps(len(train_ex), cfg, world)
     spe = steps_per_epoch(len(train_ex), cfg, world)

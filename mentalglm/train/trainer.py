@@ -69,11 +69,11 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from mentalglm.model.loading import ModelLoadError, _check_local
+    from mentalglm.model.loading import ModelLoadError, check_model_path
     from mentalglm.train.lora import adapter_settings, unknown_target_modules
 
     try:
-        _check_local(cfg.model.name_or_path)
+        check_model_path(cfg.model.name_or_path)
         model_config = AutoConfig.from_pretrained(cfg.model.name_or_path,
                                                   trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError, ModelLoadError) as exc:

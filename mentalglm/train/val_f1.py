@@ -11,11 +11,17 @@ from mentalglm.evaluate.scoring import parse_answers, score
 from mentalglm.tasks import SCORED_TASKS
 
 
+def evenly_spaced(records: list[Record], size: int | None) -> list[Record]:
+    """A fixed subset of at most `size` records spread evenly over `records` (all of them when size is None),
+    so every task keeps roughly its share."""
+    if not size:
+        return records
+    return records[:: max(1, len(records) // size)][:size]
+
+
 def val_subset(records: list[Record], size: int) -> list[Record]:
     """An evenly spaced, fixed subset of the scored val records."""
-    scored = [r for r in records if r.task in SCORED_TASKS]
-    stride = max(1, len(scored) // size)
-    return scored[::stride][:size]
+    return evenly_spaced([r for r in records if r.task in SCORED_TASKS], size)
 
 
 def val_f1(engine: Any, tokenizer: Any, records: list[Record], rank: int, world: int, batch_size: int,
