@@ -81,10 +81,12 @@ def ray_deepspeed(cfg, warmup: int) -> float:
 
     result = train(cfg)
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
-    timed = [r for r in rows if r["step"] > warmup]
-    seconds = sum(r["step_time_s"] * (r["step"] - prev["step"]) for prev, r in zip(rows, rows[1:]) if r in timed)
-    tokens = sum(r["tokens_per_s"] * r["step_time_s"] * (r["step"] - prev["step"])
-                 for prev, r in zip(rows, rows[1:]) if r in timed)
+    seconds = tokens = 0.0
+    for prev, row in zip(rows, rows[1:]):  # each report covers the steps since the previous one
+        if row["step"] > warmup:
+            window_s = row["step_time_s"] * (row["step"] - prev["step"])
+            seconds += window_s
+            tokens += row["tokens_per_s"] * window_s
     return tokens / seconds
 
 

@@ -23,12 +23,6 @@ def linear_module_names(model: Any) -> dict[str, list[tuple[int, int]]]:
     return found
 
 
-def unknown_target_modules(model: Any, targets: list[str]) -> list[str]:
-    """The names of `targets` that match no Linear layer of `model`."""
-    names = linear_module_names(model)
-    return [t for t in targets if t not in names]
-
-
 def expected_trainable_parameters(model: Any, lora: LoraSection) -> int:
     """Parameters LoRA adds: r * (in + out) for every targeted Linear layer."""
     names = linear_module_names(model)

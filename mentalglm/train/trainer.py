@@ -70,7 +70,7 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from mentalglm.model.loading import ModelLoadError, check_model_path
-    from mentalglm.train.lora import adapter_settings, unknown_target_modules
+    from mentalglm.train.lora import adapter_settings, linear_module_names
 
     try:
         check_model_path(cfg.model.name_or_path)
@@ -80,12 +80,11 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
         raise ConfigError(f"model.name_or_path: cannot load {cfg.model.name_or_path} ({exc})") from None
     with torch.device("meta"):  # shapes only: no memory, even for a 9B model
         skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)
-    unknown = unknown_target_modules(skeleton, cfg.lora.target_modules)
+    layers = linear_module_names(skeleton)
+    unknown = [t for t in cfg.lora.target_modules if t not in layers]
     if unknown:
-        from mentalglm.train.lora import linear_module_names
-
         raise ConfigError(f"lora.target_modules: {unknown} not in {type(skeleton).__name__}; its Linear layers "
-                          f"are {sorted(linear_module_names(skeleton))}")
+                          f"are {sorted(layers)}")
     if cfg.train.init_adapter:
         if not (Path(cfg.train.init_adapter) / "adapter_config.json").exists():
             raise ConfigError(f"train.init_adapter: {cfg.train.init_adapter} is not a PEFT adapter folder")

@@ -14,7 +14,7 @@ from typing import Any
 from mentalglm.config import ConfigError
 from mentalglm.config.train import ScalingSection, TrainConfig
 from mentalglm.config.tune import TuneConfig
-from mentalglm.ray_cluster import ensure_ray
+from mentalglm.ray_cluster import copies_that_fit, ensure_ray
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.tune.outputs import export_best, plot_sweep, write_sweep_csv
 from mentalglm.tune.space import check_search_space, trial_config, tune_domains
@@ -38,15 +38,9 @@ def max_concurrent_trials(scaling: ScalingSection, cap: int | None = None) -> in
     Raises:
         ConfigError: one trial (num_workers x cpus_per_worker, GPUs) does not fit the cluster at all.
     """
-    import ray
-
-    resources = ray.cluster_resources()
-    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
-    need_cpu = scaling.num_workers * scaling.cpus_per_worker
-    fits = int(cpus // need_cpu)
-    if scaling.use_gpu:
-        fits = min(fits, int(gpus // scaling.num_workers))
+    fits, cpus, gpus = copies_that_fit(scaling.num_workers, scaling.cpus_per_worker, scaling.use_gpu)
     if fits < 1:
+        need_cpu = scaling.num_workers * scaling.cpus_per_worker
         need = f"{need_cpu} CPUs" + (f" and {scaling.num_workers} GPUs" if scaling.use_gpu else "")
         raise ConfigError(f"scaling: one trial needs {need} ({scaling.num_workers} workers), the Ray cluster "
                           f"has {cpus:g} CPUs and {gpus:g} GPUs; lower scaling.num_workers or grow the cluster")
