@@ -16,6 +16,7 @@ from typing import Any, Callable
 from mentalglm.config import ConfigError, load_config
 from mentalglm.config.schema import DataBuildConfig, ModelInitConfig, PipelineConfig
 from mentalglm.config.evaluate import EvaluateConfig
+from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
 from mentalglm.config.tune import TuneConfig
 
@@ -84,6 +85,16 @@ def _print_headlines(metrics: dict) -> None:
         print(f"{task}: {key} {m[key]:.4f} (n={m['n']}, parse failures {m['parse_failure_rate']:.1%})")
 
 
+def _serve(cfg: ServeConfig, args: argparse.Namespace) -> None:
+    from mentalglm.serve.service import serve_until_interrupted, start_service
+
+    if getattr(args, "detach", False):
+        print(f"serving at {start_service(cfg, args.checkpoint)}/ (left running on the Ray cluster; "
+              f"stop with `serve delete {cfg.serve.app_name}`)")
+        return
+    serve_until_interrupted(cfg, args.checkpoint)
+
+
 def _pipeline(cfg: PipelineConfig, args: argparse.Namespace) -> None:
     from mentalglm.pipeline import run_pipeline
 
@@ -125,7 +136,11 @@ VERBS: dict[str, Verb] = {
                                 "help": "print one side-by-side table of these metrics.json files (no CONFIG)"}))),
     "baseline": Verb(EvaluateConfig, _baseline, "TF-IDF + logistic regression per task, fit on train",
                      (_SPLIT, _OUT)),
-    "pipeline": Verb(PipelineConfig, _pipeline, "the main job: build data, create the model, summarise"),
+    "serve": Verb(ServeConfig, _serve, "Ray Serve app: /v1/analyze, OpenAI chat, analyst page (127.0.0.1:8000)", (
+        Option(("--checkpoint",), {"default": None, "help": "PEFT adapter folder (default: serve.checkpoint)"}),
+        Option(("--detach",), {"action": "store_true",
+                               "help": "deploy and return, leaving the app on the (non-local) Ray cluster"}))),
+    "pipeline": Verb(PipelineConfig, _pipeline, "the main job: build, train, evaluate vs baseline, serve smoke"),
 }
 
 

@@ -1,0 +1,5 @@
+"""Serving: a Ray Serve application over the trained adapter (analysis API, OpenAI-compatible chat, analyst page).
+
+Import `mentalglm.serve.service` for `start_service`/`stop_service`/`build_app`; importing this package
+imports neither Ray nor torch.
+"""

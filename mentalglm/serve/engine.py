@@ -1,0 +1,183 @@
+"""The model a replica holds and how it answers: batched generation with per-request limits, and streaming.
+
+Requests of one batch may ask for different lengths and temperatures: greedy requests share one `generate`
+call, sampled ones are grouped by (temperature, top_p), and each answer is cut at its own `max_new_tokens`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from mentalglm.config.schema import ModelConfig
+from mentalglm.model.chat_format import render_prompt, stop_token_ids
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt (already in the chat format) and how to answer it."""
+
+    prompt: str
+    max_new_tokens: int
+    min_new_tokens: int = 0
+    temperature: float = 0.0
+    top_p: float = 1.0
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+    @property
+    def sampling_key(self) -> tuple[float, float]:
+        """Requests with equal keys can share a `generate` call."""
+        return (0.0, 1.0) if self.temperature == 0 else (self.temperature, self.top_p)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The answer text, token counts, and why it ended (`stop`: a stop token; `length`: max_new_tokens)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+@dataclass
+class StreamStats:
+    """Filled in while an answer streams: tokens generated so far and the last token id."""
+
+    completion_tokens: int = 0
+    last_token: int | None = None
+
+
+class _Cancelled:
+    """A stopping criterion that ends each row once its request's event is set (client gone or timed out);
+    it also counts the tokens generated, for streamed answers."""
+
+    def __init__(self, events: list[threading.Event], prompt_length: int, stats: StreamStats | None = None):
+        self.events, self.prompt_length, self.stats = events, prompt_length, stats
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        if self.stats is not None:
+            self.stats.completion_tokens = input_ids.shape[1] - self.prompt_length
+            self.stats.last_token = int(input_ids[0, -1])
+        return torch.tensor([e.is_set() for e in self.events], dtype=torch.bool, device=input_ids.device)
+
+
+class GenerationEngine:
+    """Base model + adapter (merged by default) and its tokenizer, on one device."""
+
+    def __init__(self, model_cfg: ModelConfig, checkpoint: str | Path | None, merge: bool = True,
+                 use_gpu: bool = False, threads: int | None = None):
+        import torch
+
+        from mentalglm.evaluate.generation import load_for_generation
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = "cuda" if use_gpu else "cpu"
+        self.model, self.tokenizer = load_for_generation(model_cfg, checkpoint, merge, self.device)
+        self.tokenizer.padding_side = "left"
+        self.stops = stop_token_ids(self.tokenizer)
+
+    # ------------------------------------------------------------------ prompts
+    def instruction_prompt(self, instruction: str) -> str:
+        """The chat-format prompt for one user instruction (what training and evaluation use)."""
+        return render_prompt(self.tokenizer, instruction)
+
+    def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
+        """The chat-format prompt for an OpenAI message list (system/user/assistant turns)."""
+        prompt = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        return prompt if prompt.endswith("\n") else prompt + "\n"
+
+    def count_tokens(self, prompt: str) -> int:
+        """Tokens of `prompt` as the model will see it."""
+        return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    # ------------------------------------------------------------------ generation
+    def _generate_kwargs(self, request: GenerationRequest, max_new_tokens: int) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "use_cache": True, "eos_token_id": self.stops,
+                                  "pad_token_id": self.tokenizer.pad_token_id}
+        if request.min_new_tokens:
+            kwargs["min_new_tokens"] = request.min_new_tokens
+        if request.temperature > 0:
+            kwargs.update(do_sample=True, temperature=request.temperature, top_p=request.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None)
+        return kwargs
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Answers to `requests`, in order; one `generate` call per sampling group (and min_new_tokens).
+        A request whose `cancel` event is set stops generating at the next token."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        results: list[GenerationResult | None] = [None] * len(requests)
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].sampling_key, requests[i].min_new_tokens))
+        for _, group in groupby(order, key=lambda i: (requests[i].sampling_key, requests[i].min_new_tokens)):
+            rows = list(group)
+            longest = max(requests[i].max_new_tokens for i in rows)
+            enc = self.tokenizer([requests[i].prompt for i in rows], return_tensors="pt", padding=True,
+                                 add_special_tokens=False)
+            enc = {k: v.to(self.device) for k, v in enc.items()}
+            cancelled = _Cancelled([requests[i].cancel for i in rows], enc["input_ids"].shape[1])
+            with torch.no_grad():
+                out = self.model.generate(**enc, **self._generate_kwargs(requests[rows[0]], longest),
+                                          stopping_criteria=StoppingCriteriaList([cancelled]))
+            new = out[:, enc["input_ids"].shape[1]:].tolist()
+            prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
+            for row, i in enumerate(rows):
+                results[i] = self._finish(new[row], requests[i].max_new_tokens, int(prompt_lengths[row]))
+        return results  # type: ignore[return-value]
+
+    def _finish(self, token_ids: list[int], limit: int, prompt_tokens: int) -> GenerationResult:
+        pad = self.tokenizer.pad_token_id
+        kept: list[int] = []
+        reason = "length"
+        for token in token_ids[:limit]:
+            if token in self.stops:
+                reason = "stop"
+                break
+            kept.append(token)
+        if reason == "length" and len(token_ids) > limit and token_ids[limit] in self.stops:
+            reason = "stop"
+        # rows that stopped early are padded up to the batch's longest answer; the pad id may be a stop id
+        kept = [t for t in kept if t != pad or pad not in self.stops]
+        # leading whitespace only, as streaming can only drop what comes first
+        text = self.tokenizer.decode(kept, skip_special_tokens=True).lstrip()
+        return GenerationResult(text, prompt_tokens, len(kept), reason)
+
+    def stream(self, request: GenerationRequest, stats: StreamStats | None = None) -> Iterator[str]:
+        """Text pieces of one answer as they are generated; setting `request.cancel` ends generation early.
+        `stats` is kept up to date with the tokens generated."""
+        import torch
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        enc = self.tokenizer([request.prompt], return_tensors="pt", add_special_tokens=False)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        kwargs = self._generate_kwargs(request, request.max_new_tokens)
+        criterion = _Cancelled([request.cancel], enc["input_ids"].shape[1], stats)
+        kwargs.update(streamer=streamer, stopping_criteria=StoppingCriteriaList([criterion]))
+
+        def run() -> None:
+            with torch.no_grad():
+                try:
+                    self.model.generate(**enc, **kwargs)
+                except Exception:  # noqa: BLE001 - the streamer must end even when generation fails
+                    streamer.end()
+                    raise
+
+        worker = threading.Thread(target=run, daemon=True, name="mentalglm-stream")
+        worker.start()
+        started = False
+        for piece in streamer:
+            if not started:
+                piece = piece.lstrip()
+                started = bool(piece)
+            if piece:
+                yield piece
+        worker.join()

@@ -1,0 +1,159 @@
+"""Start, stop and describe the MentalGLM Serve application (`mentalglm serve`, `serve deploy`, the pipeline).
+
+`build_app` turns a ServeConfig into a Serve application; `start_service` runs it on a Ray cluster (local or
+not) and returns its URL; `app_builder` is the import path a Serve config file names for `serve deploy`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mentalglm.config import ConfigError, load_config
+from mentalglm.config.serve import ServeConfig
+
+log = logging.getLogger(__name__)
+TOKEN_ENV = "MENTALGLM_API_TOKEN"
+
+
+def resolve_checkpoint(cfg: ServeConfig, checkpoint: str | Path | None) -> Path | None:
+    """The adapter to serve: `checkpoint` (the --checkpoint flag) or `serve.checkpoint`; None serves the base
+    model.
+
+    Raises:
+        ConfigError: the folder is not a PEFT adapter folder.
+    """
+    path = Path(checkpoint) if checkpoint else cfg.serve.checkpoint
+    if path is not None and not (path / "adapter_config.json").exists():
+        raise ConfigError(f"serve.checkpoint: {path} is not a PEFT adapter folder (no adapter_config.json); "
+                          "train one with `mentalglm train` or pass --checkpoint runs/NAME/final")
+    return path
+
+
+def model_id(cfg: ServeConfig, checkpoint: Path | None) -> str:
+    """The id /v1/models lists: `serve.model_id`, else `mentalglm-<run name>` (for runs/NAME/final or
+    …/best), else the base model's folder name."""
+    if cfg.serve.model_id:
+        return cfg.serve.model_id
+    if checkpoint is not None:
+        path = checkpoint.resolve()
+        return "mentalglm-" + (path.parent.name if path.name in ("final", "best") else path.name)
+    return Path(cfg.model.name_or_path).name
+
+
+def deployment_options(cfg: ServeConfig) -> dict[str, Any]:
+    """Serve deployment options from `serve.*`: replicas or autoscaling, request limits, resources."""
+    s = cfg.serve
+    env = {k: os.environ[k] for k in (TOKEN_ENV, "HF_HUB_OFFLINE") if os.environ.get(k)}
+    options: dict[str, Any] = {
+        "max_ongoing_requests": s.max_ongoing_requests, "max_queued_requests": s.max_queued_requests,
+        "ray_actor_options": {"num_cpus": s.cpus_per_replica, "num_gpus": s.gpus_per_replica,
+                              "runtime_env": {"env_vars": env}},
+    }
+    if s.autoscaling is not None:
+        a = s.autoscaling
+        options["autoscaling_config"] = {
+            "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
+            "target_ongoing_requests": a.target_ongoing_requests,
+            "upscale_delay_s": a.upscale_delay_s, "downscale_delay_s": a.downscale_delay_s}
+    else:
+        options["num_replicas"] = s.num_replicas
+    return options
+
+
+def build_app(cfg: ServeConfig, checkpoint: str | Path | None = None):
+    """The Serve application for `cfg`: the transformers deployment, or `ray.serve.llm` with `serve.backend:
+    vllm`.
+
+    Raises:
+        ConfigError: bad checkpoint, or vLLM missing for the vllm backend.
+    """
+    adapter = resolve_checkpoint(cfg, checkpoint)
+    if cfg.serve.backend == "vllm":
+        from mentalglm.serve.vllm_backend import build_vllm_app
+
+        return build_vllm_app(cfg, adapter, model_id(cfg, adapter))
+    from mentalglm.serve.app import MentalGLMServer
+
+    return MentalGLMServer.options(**deployment_options(cfg)).bind(
+        cfg.model_dump(mode="json"), str(adapter) if adapter else None, model_id(cfg, adapter))
+
+
+def app_builder(args: dict[str, Any]):
+    """Serve's application builder for `serve deploy` / `serve run`: `args` holds `config` (a serve YAML),
+    optional `checkpoint` and `overrides` (a list of key=value)."""
+    if "config" not in args:
+        raise ConfigError("serve config file: application args need `config: configs/serve/<name>.yaml`")
+    cfg = load_config(ServeConfig, args["config"], list(args.get("overrides", [])))
+    return build_app(cfg, args.get("checkpoint"))
+
+
+def url_of(cfg: ServeConfig) -> str:
+    """The base URL the application answers at."""
+    host = "127.0.0.1" if cfg.serve.host in ("0.0.0.0", "::") else cfg.serve.host
+    return f"http://{host}:{cfg.serve.port}{cfg.serve.route_prefix.rstrip('/')}"
+
+
+def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeout_s: float = 300) -> str:
+    """Run the application on Ray (connecting or starting a local cluster) and return its URL once
+    `/healthz` answers.
+
+    Raises:
+        ConfigError: bad checkpoint, or the replicas do not fit the cluster.
+        TimeoutError: the application did not become healthy within `timeout_s`.
+    """
+    from ray import serve
+
+    from mentalglm.ray_cluster import check_fits, ensure_ray
+
+    app = build_app(cfg, checkpoint)
+    ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+    s = cfg.serve
+    replicas = s.autoscaling.min_replicas if s.autoscaling else s.num_replicas
+    if s.cpus_per_replica >= 1 and replicas:
+        check_fits(replicas, int(s.cpus_per_replica), s.gpus_per_replica > 0, key="serve.num_replicas")
+    serve.start(http_options={"host": s.host, "port": s.port, "request_timeout_s": s.request_timeout_s + 30})
+    serve.run(app, name=s.app_name, route_prefix=s.route_prefix, blocking=False)
+    url = url_of(cfg)
+    _wait_healthy(url + "/healthz", timeout_s)
+    log.info("%s is serving at %s", s.app_name, url)
+    return url
+
+
+def _wait_healthy(url: str, timeout_s: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout_s:g} s")
+        time.sleep(0.5)
+
+
+def stop_service(app_name: str = "mentalglm") -> None:
+    """Delete the application (its replicas stop); Serve itself keeps running for other applications."""
+    from ray import serve
+
+    serve.delete(app_name)
+
+
+def serve_until_interrupted(cfg: ServeConfig, checkpoint: str | Path | None = None) -> None:
+    """`mentalglm serve`: start, print the URL, answer until Ctrl-C, then stop."""
+    url = start_service(cfg, checkpoint)
+    print(f"serving {model_id(cfg, resolve_checkpoint(cfg, checkpoint))} at {url}/ (analyst page), "
+          f"{url}/v1/analyze, {url}/v1/chat/completions; Ctrl-C stops", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop_service(cfg.serve.app_name)

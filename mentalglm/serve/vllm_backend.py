@@ -1,0 +1,82 @@
+"""The GPU path: serve the merged checkpoint with vLLM through `ray.serve.llm` (`serve.backend: vllm`).
+
+vLLM loads plain model folders, so the LoRA adapter is first merged into the base weights and saved beside
+the adapter (`export_merged`). The resulting application speaks the OpenAI API (`/v1/chat/completions`,
+`/v1/models`); `/v1/analyze` and the analyst page stay with the transformers backend. Needs
+`pip install 'ray[llm]'` and a GPU, so CI never runs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mentalglm.config import ConfigError
+from mentalglm.config.serve import ServeConfig
+
+
+def export_merged(cfg: ServeConfig, adapter: Path, out_dir: Path | None = None) -> Path:
+    """Merge `adapter` into the base model and save model + tokenizer to `out_dir` (default
+    `{adapter}-merged`), atomically; an existing export is reused.
+
+    Raises:
+        ModelLoadError: the base model cannot be loaded.
+    """
+    from mentalglm.data.io import write_dir_atomic
+    from mentalglm.evaluate.generation import load_for_generation
+
+    out = Path(out_dir or cfg.serve.vllm.merged_dir or adapter.parent / f"{adapter.name}-merged")
+    if (out / "config.json").exists():
+        return out
+    model, tokenizer = load_for_generation(cfg.model, adapter, merge=True)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    write_dir_atomic(out, write)
+    return out
+
+
+def llm_config(cfg: ServeConfig, model_source: str, served_id: str) -> dict[str, Any]:
+    """The `ray.serve.llm.LLMConfig` fields for this config, as a dict (also what a Serve config file for
+    `ray.serve.llm:build_openai_app` holds under `llm_configs`)."""
+    s, v = cfg.serve, cfg.serve.vllm
+    deployment: dict[str, Any] = {"max_ongoing_requests": s.max_ongoing_requests}
+    if s.autoscaling is not None:
+        deployment["autoscaling_config"] = {"min_replicas": s.autoscaling.min_replicas,
+                                            "max_replicas": s.autoscaling.max_replicas,
+                                            "target_ongoing_requests": s.autoscaling.target_ongoing_requests}
+    else:
+        deployment["num_replicas"] = s.num_replicas
+    out: dict[str, Any] = {
+        "model_loading_config": {"model_id": served_id, "model_source": model_source},
+        "deployment_config": deployment,
+        "engine_kwargs": {"tensor_parallel_size": v.tensor_parallel_size, "max_model_len": v.max_model_len,
+                          "gpu_memory_utilization": v.gpu_memory_utilization,
+                          "trust_remote_code": cfg.model.trust_remote_code},
+    }
+    if v.accelerator_type:
+        out["accelerator_type"] = v.accelerator_type
+    return out
+
+
+def build_vllm_app(cfg: ServeConfig, adapter: Path | None, served_id: str):
+    """The `ray.serve.llm` OpenAI application over the merged checkpoint (or the base model).
+
+    Raises:
+        ConfigError: naming serve.backend when vLLM (ray[llm]) is not installed.
+    """
+    try:
+        from ray.serve.llm import LLMConfig, build_openai_app
+
+        LLMConfig.model_fields  # noqa: B018 - ray.serve.llm imports lazily; this fails without vLLM
+    except ImportError as exc:
+        raise ConfigError(f"serve.backend: vllm needs vLLM on a GPU node (`pip install 'ray[llm]'`): {exc}. "
+                          "Use serve.backend=transformers on CPU.") from None
+    source = str(export_merged(cfg, adapter)) if adapter is not None else cfg.model.name_or_path
+    try:
+        config = LLMConfig(**llm_config(cfg, source, served_id))
+    except ImportError as exc:
+        raise ConfigError(f"serve.backend: vllm needs vLLM on a GPU node (`pip install 'ray[llm]'`): {exc}") from None
+    return build_openai_app({"llm_configs": [config]})

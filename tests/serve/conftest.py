@@ -1,0 +1,80 @@
+"""A served tiny model for the serving tests: one Ray cluster per module, two applications on one Serve.
+
+`main` (route /) requires a bearer token and batches up to 4 requests; `strict` (route /strict) has one slot,
+one queue place and a 0.5 s request timeout, for the overload and timeout tests.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from paths import REPO
+
+TOKEN = "test-token-0123"
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter on the tiny model with non-zero weights (so merging changes the model), saved in PEFT
+    format beside the tokenizer, as `mentalglm train` writes `final/`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                            init_lora_weights=False, task_type="CAUSAL_LM"))
+    out = tmp_path_factory.mktemp("runs") / "tiny-serve" / "final"
+    peft.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+def serve_config(model_dir: Path, data_dir: Path, port: int, **serve):
+    """configs/serve/local.yaml pointed at the test model and data, with `serve` keys overridden."""
+    from mentalglm.config import load_config
+    from mentalglm.config.serve import ServeConfig
+
+    overrides = [f"model.name_or_path={model_dir}", f"data.dir={data_dir}", f"serve.port={port}"]
+    overrides += [f"serve.{k}={v}" for k, v in serve.items()]
+    return load_config(ServeConfig, REPO / "configs/serve/local.yaml", overrides)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(ray_cluster, tiny_model_dir, tiny_adapter_dir, sample_data_dir):
+    """(main URL, strict URL, main config): both applications running until the module ends."""
+    from ray import serve
+
+    from mentalglm.serve.service import start_service
+
+    port = free_port()
+    os.environ["MENTALGLM_API_TOKEN"] = TOKEN
+    try:
+        main_cfg = serve_config(tiny_model_dir, sample_data_dir, port, max_new_tokens=8, max_batch_size=4,
+                                batch_wait_timeout_s=0.05, max_ongoing_requests=8, max_queued_requests=64,
+                                cpus_per_replica=0.5, torch_threads=1)
+        main = start_service(main_cfg, tiny_adapter_dir)
+    finally:
+        del os.environ["MENTALGLM_API_TOKEN"]
+    strict_cfg = serve_config(tiny_model_dir, sample_data_dir, port, app_name="strict", route_prefix="/strict",
+                              max_new_tokens=8, max_batch_size=1, max_ongoing_requests=1, max_queued_requests=1,
+                              request_timeout_s=0.5, max_tokens_limit=2000, cpus_per_replica=0.5,
+                              torch_threads=1)
+    strict = start_service(strict_cfg, tiny_adapter_dir)
+    yield main, strict, main_cfg
+    serve.shutdown()
+
+
+@pytest.fixture
+def auth() -> dict:
+    return {"Authorization": f"Bearer {TOKEN}"}
