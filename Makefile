@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-slow install
+.PHONY: demo test test-slow install browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,16 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/mentalglm pipeline configs/pipeline/local.yaml
 
-test: install
+# Debian's Chromium, its driver and a CJK font, for the analyst-page test (as root, from Debian's packages);
+# without them that test is skipped.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -qi wqy; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	    fonts-wqy-zenhei >/dev/null) || echo "could not install chromium: the analyst-page test will be skipped"; \
+	else echo "chromium not installed (needs root + apt-get): the analyst-page test will be skipped"; fi
+
+test: install browser
 	$(PY) -m pytest -q
 
 test-slow: install

@@ -174,13 +174,14 @@ def _setup_logging(level: str) -> None:
 def run_verb(name: str, config: str, overrides: list[str], args: argparse.Namespace | None = None) -> int:
     """Load `config` with `overrides` for verb `name` and run it; errors print one message, exit status 2."""
     from mentalglm.data.io import DataError
+    from mentalglm.evaluate.endpoint import EndpointError
     from mentalglm.model.loading import ModelLoadError
 
     verb = VERBS[name]
     try:
         cfg = load_config(verb.schema, config, overrides)
         verb.run(cfg, args or argparse.Namespace())
-    except (ConfigError, DataError, ModelLoadError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, ModelLoadError, EndpointError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

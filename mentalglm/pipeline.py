@@ -1,6 +1,7 @@
-"""`mentalglm pipeline`: the main job: build data -> create model -> tokenise -> train -> evaluate vs baseline.
+"""`mentalglm pipeline`: the main job: build data -> create model -> tokenise -> train -> evaluate vs baseline
+-> serve smoke (start the service on the adapter, three requests, stop).
 
-Each stage runs from its own config file; the serving smoke test joins here when serving lands.
+Each stage runs from its own config file.
 """
 
 from __future__ import annotations
@@ -95,6 +96,15 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         comparison = _evaluate_stage(cfg, model_dir, data_cfg.out_dir, Path(train_summary["final_adapter"]),
                                      timings)
 
+    smoke: list[dict] = []
+    if cfg.serve is not None and train_summary.get("final_adapter") not in (None, "None"):
+        from mentalglm.serve.smoke import serve_smoke
+
+        start = time.perf_counter()
+        smoke = serve_smoke(cfg.serve, model_dir, data_cfg.out_dir, Path(train_summary["final_adapter"]),
+                            cfg.serve_port)
+        timings["serve smoke"] = time.perf_counter() - start
+
     rows = []
     for split, tasks in stats["counts"].items():
         for task, counts in tasks.items():
@@ -109,7 +119,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     }
     summary = {"data_dir": str(data_cfg.out_dir), "model_dir": str(model_dir), "records": stats["counts"],
                "tokenization": tok_summary, "train": train_summary, "timings_s": {k: round(v, 2) for k, v in timings.items()},
-               "tasks_in_train": dict(Counter(r.task for r in train))}
+               "tasks_in_train": dict(Counter(r.task for r in train)), "serve_smoke": smoke}
     report = "\n\n".join([
         "# MentalGLM pipeline summary",
         f"Data: `{data_cfg.out_dir}` · model: `{model_dir}`",
@@ -117,6 +127,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         "## Tokenisation (train)\n" + _table([[k, v] for k, v in tok_summary.items()], ["figure", "value"]),
         *(["## Training\n" + _table(train_rows, ["figure", "value"])] if train_rows else []),
         *([f"## Evaluation ({cfg.eval_split})\n" + comparison] if comparison else []),
+        *(["## Serve smoke\n" + _table([[r["route"], r["status"], f"{r['latency_ms']:.0f}", r["answer"]] for r in smoke],
+                                        ["request", "status", "ms", "answer"])] if smoke else []),
         "## Stage times (s)\n" + _table([[k, f"{v:.1f}"] for k, v in timings.items()], ["stage", "seconds"]),
     ]) + "\n"
     out = Path(cfg.out_dir)

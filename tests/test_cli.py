@@ -71,7 +71,11 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
     assert trained["final_val_loss"] < trained["initial_val_loss"]
     assert (work / "runs/local-tiny/final/adapter_model.safetensors").exists()
     report = (work / "runs/pipeline-local/summary.md").read_text()
-    assert "## Training" in report and "## Evaluation (test)" in report
+    assert "## Training" in report and "## Evaluation (test)" in report and "## Serve smoke" in report
+    smoke = summary["serve_smoke"]
+    assert [r["route"] for r in smoke] == ["GET /healthz", "POST /v1/analyze", "POST /v1/chat/completions"]
+    assert [r["status"] for r in smoke] == [200, 200, 200]
+    assert smoke[0]["answer"] == "mentalglm-local-tiny"
     assert "| task | metric | lora-local-tiny | tfidf-char-logreg |" in report
     for name in ("evaluate", "baseline"):
         metrics = json.loads((work / "runs/pipeline-local" / name / "metrics.json").read_text())

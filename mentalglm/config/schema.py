@@ -142,5 +142,8 @@ class PipelineConfig(Strict):
     evaluate: Path | None = Field(None, description="an evaluate config: score the trained adapter and the "
                                   "TF-IDF baseline on `eval_split`, side by side; None skips it")
     eval_split: Literal["val", "test"] = "test"
+    serve: Path | None = Field(None, description="a serve config (configs/serve/*.yaml): start the trained "
+                               "adapter as a service, send three requests, stop it; None skips the smoke test")
+    serve_port: int | None = Field(None, ge=1, le=65535, description="port of the smoke test (default: a free one)")
     batch_size: int = Field(8, ge=1, description="batch size for the padding summary")
     tokenization: TokenizationConfig = TokenizationConfig()

@@ -12,11 +12,15 @@ from typing import Callable, Sequence
 from mentalglm.config.evaluate import EvaluateConfig
 
 
+class EndpointError(RuntimeError):
+    """The service at --endpoint refused a request or answered something that is not a chat completion."""
+
+
 def chat_once(url: str, instruction: str, max_tokens: int, timeout: float = 120.0) -> str:
     """The assistant text of one greedy `POST {url}/v1/chat/completions` call.
 
     Raises:
-        RuntimeError: the service answered with an error status or an unexpected body.
+        EndpointError: the service is unreachable, answered with an error status, or an unexpected body.
     """
     body = json.dumps({"messages": [{"role": "user", "content": instruction}], "max_tokens": max_tokens,
                        "temperature": 0, "stream": False}).encode("utf-8")
@@ -29,11 +33,14 @@ def chat_once(url: str, instruction: str, max_tokens: int, timeout: float = 120.
         with urllib.request.urlopen(request, timeout=timeout) as response:
             payload = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"--endpoint {url}: HTTP {exc.code} {exc.read()[:200]!r}") from None
+        hint = " (set MENTALGLM_API_TOKEN to the service's token)" if exc.code == 401 else ""
+        raise EndpointError(f"--endpoint {url}: HTTP {exc.code}{hint} {exc.read()[:200]!r}") from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        raise EndpointError(f"--endpoint {url}: no answer ({exc})") from None
     try:
         return payload["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise RuntimeError(f"--endpoint {url}: unexpected response {str(payload)[:200]}") from None
+        raise EndpointError(f"--endpoint {url}: unexpected response {str(payload)[:200]}") from None
 
 
 def endpoint_generator(url: str, cfg: EvaluateConfig,

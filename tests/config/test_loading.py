@@ -9,6 +9,7 @@ from mentalglm.cli import VERBS
 from mentalglm.config import ConfigError, DataBuildConfig, ModelInitConfig, PipelineConfig, load_config
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.train import TrainConfig
+from mentalglm.config.serve import ServeConfig
 from mentalglm.config.tune import TuneConfig
 
 GOOD = """\
@@ -77,7 +78,7 @@ def test_missing_required_key_and_bad_yaml(tmp_path):
 
 
 SCHEMAS = {"data": DataBuildConfig, "model": ModelInitConfig, "pipeline": PipelineConfig, "train": TrainConfig,
-           "evaluate": EvaluateConfig, "tune": TuneConfig}
+           "evaluate": EvaluateConfig, "tune": TuneConfig, "serve": ServeConfig}
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)

@@ -1,4 +1,5 @@
-"""A served tiny model for the serving tests: one Ray cluster per module, two applications on one Serve.
+"""A served tiny model for the serving tests: one Ray cluster for this test package, two applications on one
+Serve instance.
 
 `main` (route /) requires a bearer token and batches up to 4 requests; `strict` (route /strict) has one slot,
 one queue place and a 0.5 s request timeout, for the overload and timeout tests.
@@ -42,21 +43,16 @@ def serve_config(model_dir: Path, data_dir: Path, port: int, **serve):
     return load_config(ServeConfig, REPO / "configs/serve/local.yaml", overrides)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served(ray_cluster, tiny_model_dir, tiny_adapter_dir, sample_data_dir):
-    """(main URL, strict URL, main config): both applications running until the module ends."""
+@pytest.fixture(scope="package")
+def served(tiny_model_dir, tiny_adapter_dir, sample_data_dir):
+    """(main URL, strict URL, main config): both applications running until the last serving test."""
+    import ray
     from ray import serve
 
     from mentalglm.serve.service import start_service
+    from mentalglm.serve.smoke import free_port
 
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = free_port()
     os.environ["MENTALGLM_API_TOKEN"] = TOKEN
     try:
@@ -73,6 +69,7 @@ def served(ray_cluster, tiny_model_dir, tiny_adapter_dir, sample_data_dir):
     strict = start_service(strict_cfg, tiny_adapter_dir)
     yield main, strict, main_cfg
     serve.shutdown()
+    ray.shutdown()
 
 
 @pytest.fixture
