@@ -38,7 +38,6 @@ class VllmSection(Strict):
     tensor_parallel_size: int = Field(1, ge=1)
     max_model_len: int = Field(4096, ge=128)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    accelerator_type: str | None = Field(None, description="e.g. A100; must match the cluster's GPU workers")
 
 
 class ServeSection(Strict):
@@ -65,6 +64,7 @@ class ServeSection(Strict):
     autoscaling: AutoscalingSection | None = None
     cpus_per_replica: float = Field(1.0, ge=0)
     gpus_per_replica: float = Field(0.0, ge=0)
+    accelerator_type: str | None = Field(None, description="GPU type a replica needs, e.g. A100")
     torch_threads: int | None = Field(None, ge=1, description="default: cpus_per_replica, at least 1")
     vllm: VllmSection = VllmSection()
 

@@ -86,6 +86,7 @@ class ScalingSection(Strict):
     num_workers: int = Field(2, ge=1)
     use_gpu: bool = False
     cpus_per_worker: int = Field(1, ge=1)
+    accelerator_type: str | None = Field(None, description="GPU type every worker needs, e.g. A100 (use_gpu only)")
 
 
 class CheckpointSection(Strict):
@@ -102,6 +103,9 @@ class RaySection(Strict):
     address: str | None = Field(None, description="None: RAY_ADDRESS if set, else start a local cluster")
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster (default: all of this machine)")
     num_gpus: int | None = Field(None, ge=0)
+    cluster: Path | None = Field(None, description="the cluster's shape: a Ray cluster launcher YAML "
+                                 "(cluster.yaml); requests are checked against its node types before anything "
+                                 "starts, instead of against the nodes running now (they may be autoscaled)")
 
 
 class StageSection(Strict):

@@ -53,6 +53,8 @@ def deployment_options(cfg: ServeConfig) -> dict[str, Any]:
         "ray_actor_options": {"num_cpus": s.cpus_per_replica, "num_gpus": s.gpus_per_replica,
                               "runtime_env": {"env_vars": env}},
     }
+    if s.accelerator_type:
+        options["ray_actor_options"]["accelerator_type"] = s.accelerator_type
     if s.autoscaling is not None:
         a = s.autoscaling
         options["autoscaling_config"] = {
@@ -109,11 +111,17 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
 
     from mentalglm.ray_cluster import check_fits, ensure_ray
 
+    s = cfg.serve
+    if cfg.ray.cluster is not None:
+        from mentalglm.cluster_shape import check_request, load_cluster_shape
+
+        check_request(load_cluster_shape(cfg.ray.cluster), s.autoscaling.max_replicas if s.autoscaling
+                      else s.num_replicas, s.cpus_per_replica, s.gpus_per_replica, s.accelerator_type,
+                      key="serve.autoscaling.max_replicas" if s.autoscaling else "serve.num_replicas")
     app = build_app(cfg, checkpoint)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
-    s = cfg.serve
     replicas = s.autoscaling.min_replicas if s.autoscaling else s.num_replicas
-    if s.cpus_per_replica >= 1 and replicas:
+    if cfg.ray.cluster is None and s.cpus_per_replica >= 1 and replicas:
         check_fits(replicas, int(s.cpus_per_replica), s.gpus_per_replica > 0, key="serve.num_replicas")
     serve.start(http_options={"host": s.host, "port": s.port, "request_timeout_s": s.request_timeout_s + 30})
     serve.run(app, name=s.app_name, route_prefix=s.route_prefix, blocking=False)

@@ -56,8 +56,8 @@ def llm_config(cfg: ServeConfig, model_source: str, served_id: str) -> dict[str,
                           "gpu_memory_utilization": v.gpu_memory_utilization,
                           "trust_remote_code": cfg.model.trust_remote_code},
     }
-    if v.accelerator_type:
-        out["accelerator_type"] = v.accelerator_type
+    if s.accelerator_type:
+        out["accelerator_type"] = s.accelerator_type
     return out
 
 

@@ -57,6 +57,7 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
             an init adapter whose shape differs from `lora`, a bad DeepSpeed config.
     """
     ds = read_deepspeed_config(cfg)
+    check_cluster_shape(cfg)
     for split in ("train", "val"):
         if not (Path(cfg.data.dir) / f"{split}.jsonl").exists():
             raise ConfigError(f"data.dir: {cfg.data.dir}/{split}.jsonl not found; build it with "
@@ -94,6 +95,23 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
             raise ConfigError(f"train.init_adapter: adapter has r={have['r']} on {have['target_modules']}, "
                               f"but lora asks r={cfg.lora.r} on {want['target_modules']}")
     return ds
+
+
+def check_cluster_shape(cfg: TrainConfig) -> int | None:
+    """With `ray.cluster` set, check one run's workers fit the cluster's node types; return how many such runs
+    the cluster can hold at once (None without `ray.cluster`).
+
+    Raises:
+        ConfigError: naming scaling.num_workers (or ray.cluster when the file is unreadable).
+    """
+    if cfg.ray.cluster is None:
+        return None
+    from mentalglm.cluster_shape import check_request, load_cluster_shape
+
+    s = cfg.scaling
+    workers = check_request(load_cluster_shape(cfg.ray.cluster), s.num_workers, s.cpus_per_worker,
+                            1 if s.use_gpu else 0, s.accelerator_type if s.use_gpu else None)
+    return workers // s.num_workers
 
 
 def _config_text(cfg: TrainConfig) -> str:
@@ -142,7 +160,8 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
         return done
     ds = preflight(cfg)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
-    check_fits(cfg.scaling.num_workers, cfg.scaling.cpus_per_worker, cfg.scaling.use_gpu)
+    if cfg.ray.cluster is None:
+        check_fits(cfg.scaling.num_workers, cfg.scaling.cpus_per_worker, cfg.scaling.use_gpu)
     env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(cfg.scaling.cpus_per_worker)}
     if not cfg.scaling.use_gpu:
         env["DS_ACCELERATOR"] = "cpu"
@@ -151,7 +170,8 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
         train_loop_config={"cfg": cfg.model_dump(mode="json"), "deepspeed": ds},
         torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=cfg.scaling.use_gpu,
-                                     resources_per_worker={"CPU": cfg.scaling.cpus_per_worker}),
+                                     resources_per_worker={"CPU": cfg.scaling.cpus_per_worker},
+                                     accelerator_type=cfg.scaling.accelerator_type),
         run_config=RunConfig(
             name=cfg.run.name, storage_path=cfg.run.storage_path,
             checkpoint_config=CheckpointConfig(num_to_keep=cfg.checkpoint.num_to_keep,

@@ -85,13 +85,17 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from mentalglm.train.trainer import preflight, resolve_paths
+    from mentalglm.train.trainer import check_cluster_shape, preflight, resolve_paths
 
     check_search_space(cfg)
     base_cfg = resolve_paths(TrainConfig.model_validate(cfg.model_dump(exclude={"tune"})))
     preflight(base_cfg)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
-    concurrency = max_concurrent_trials(base_cfg.scaling, cfg.tune.max_concurrent_trials)
+    by_shape = check_cluster_shape(base_cfg)  # an autoscaling cluster: count the nodes it may add, not those up now
+    if by_shape is not None:
+        concurrency = min(by_shape, cfg.tune.max_concurrent_trials or by_shape)
+    else:
+        concurrency = max_concurrent_trials(base_cfg.scaling, cfg.tune.max_concurrent_trials)
     metric, mode = cfg.resolved_metric()
     sweep_dir = Path(base_cfg.run.storage_path) / cfg.run.name
     trainable = tune.with_resources(

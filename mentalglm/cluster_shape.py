@@ -1,0 +1,99 @@
+"""The cluster's shape, read from the one place it is written: the node types of `cluster.yaml`.
+
+Train, tune and serve configs name that file (`ray.cluster: cluster.yaml`); before anything starts, the job's
+request (workers or replicas, CPUs and GPUs each, GPU type) is checked against what the autoscaler may
+launch at most, so a request no node type can hold fails at once, naming the key to change, instead of
+waiting forever for nodes that will never come.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mentalglm.config import ConfigError
+
+ACCELERATOR_PREFIX = "accelerator_type:"
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """One node type: its resources and how many of it the autoscaler may run."""
+
+    name: str
+    cpus: int
+    gpus: int
+    accelerator: str | None
+    max_nodes: int
+
+    def holds(self, cpus: float, gpus: float) -> int:
+        """How many bundles of (`cpus`, `gpus`) one node of this type holds."""
+        by_cpu = int(self.cpus // cpus) if cpus else 10**9
+        by_gpu = int(self.gpus // gpus) if gpus else 10**9
+        return min(by_cpu, by_gpu)
+
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """The node types of a cluster launcher config."""
+
+    path: Path
+    nodes: tuple[NodeShape, ...]
+
+    def describe(self) -> str:
+        """One line per node type, for error messages."""
+        return "; ".join(f"{n.name}: up to {n.max_nodes} x ({n.cpus} CPU, {n.gpus} GPU"
+                         f"{' ' + n.accelerator if n.accelerator else ''})" for n in self.nodes)
+
+
+def load_cluster_shape(path: str | Path) -> ClusterShape:
+    """The node types of a Ray cluster launcher YAML (`available_node_types`, `head_node_type`, `max_workers`).
+
+    Raises:
+        ConfigError: naming ray.cluster when the file is missing or has no usable node types.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"ray.cluster: cannot read {path} ({exc})") from None
+    types = raw.get("available_node_types") or {}
+    if not types:
+        raise ConfigError(f"ray.cluster: {path} has no available_node_types")
+    overall = int(raw.get("max_workers", 10**6))
+    nodes = []
+    for name, spec in types.items():
+        resources = spec.get("resources") or {}
+        accelerator = next((k[len(ACCELERATOR_PREFIX):] for k in resources if k.startswith(ACCELERATOR_PREFIX)),
+                           None)
+        count = 1 if name == raw.get("head_node_type") else min(int(spec.get("max_workers", 0)), overall)
+        nodes.append(NodeShape(name, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)), accelerator, count))
+    return ClusterShape(path, tuple(nodes))
+
+
+def check_request(shape: ClusterShape, bundles: int, cpus: float, gpus: float, accelerator: str | None = None,
+                  key: str = "scaling.num_workers") -> int:
+    """Fail fast unless `bundles` bundles of (`cpus`, `gpus`) fit the largest cluster `shape` allows; return how
+    many such bundles the cluster holds at most (for sweeps: how many trials can run at once).
+
+    Args:
+        shape: from `load_cluster_shape`.
+        bundles: workers (train), or the most replicas (serve).
+        cpus, gpus: per bundle.
+        accelerator: GPU type the request needs (e.g. A100); only node types of that type count.
+        key: the config key named in the error.
+
+    Raises:
+        ConfigError: naming `key` and the cluster file, with what was asked and what the node types offer.
+    """
+    usable = [n for n in shape.nodes if not gpus or (n.gpus and (accelerator is None or n.accelerator == accelerator))]
+    capacity = sum(n.holds(cpus, gpus) * n.max_nodes for n in usable)
+    if bundles <= capacity:
+        return capacity
+    what = f"{bundles} x ({cpus:g} CPU, {gpus:g} GPU{' ' + accelerator if accelerator else ''})"
+    if not any(n.holds(cpus, gpus) for n in usable):
+        raise ConfigError(f"{key}: no node type of {shape.path} can hold one of {what}; it has: {shape.describe()}")
+    raise ConfigError(f"{key}: {what} need more than the {capacity} that {shape.path} can ever run at once "
+                      f"({shape.describe()}); lower {key} or raise max_workers there")
