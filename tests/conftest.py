@@ -33,6 +33,24 @@ def tiny_model_dir(sample_data_dir, tmp_path_factory) -> Path:
     return create_model_folder(cfg)
 
 
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter on the tiny model with non-zero weights (so merging changes the model), saved in PEFT
+    format beside the tokenizer, as `mentalglm train` writes `final/`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                            init_lora_weights=False, task_type="CAUSAL_LM"))
+    out = tmp_path_factory.mktemp("runs") / "tiny-serve" / "final"
+    peft.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data, or skip when this checkout has none beside it."""

@@ -43,7 +43,8 @@ class VllmSection(Strict):
 class ServeSection(Strict):
     """The service: where it listens, how it batches, what it refuses, how many replicas answer."""
 
-    checkpoint: Path | None = Field(None, description="PEFT adapter folder (--checkpoint wins); None: base model")
+    checkpoint: str | None = Field(None, description="PEFT adapter folder or URI (--checkpoint wins); None: the "
+                                   "base model")
     model_id: str | None = Field(None, description="the id /v1/models lists (default: mentalglm-<run name>)")
     app_name: str = Field("mentalglm", pattern=r"^[A-Za-z0-9_.-]+$")
     route_prefix: str = Field("/", pattern=r"^/")

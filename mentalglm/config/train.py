@@ -14,7 +14,10 @@ class RunSection(Strict):
     """Where a run lives: `{storage_path}/{name}/`. Rerunning the same name resumes from its latest checkpoint."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    storage_path: str = Field("runs", description="local folder or shared storage URI (multi-node needs shared)")
+    storage_path: str = Field("runs", description="local folder, shared mount or object-store URI (s3://…); "
+                              "multi-node runs need storage every node reaches")
+    local_dir: Path = Field(Path("runs"), description="with a URI storage_path: where the driver keeps "
+                            "metrics.jsonl and a copy of final/ (final/ is also uploaded beside the checkpoints)")
     seed: int = 0
 
 
@@ -60,7 +63,8 @@ class TrainSection(Strict):
     eval_batch_size: int = Field(8, ge=1)
     val_subset: int | None = Field(None, ge=1, description="val loss on this many val records (spread over "
                                    "tasks, fixed); None: all")
-    init_adapter: Path | None = Field(None, description="start from this PEFT adapter (e.g. stage 1's final/)")
+    init_adapter: str | None = Field(None, description="start from this PEFT adapter, a folder or URI "
+                                     "(e.g. stage 1's final/)")
     generate_eval: GenerateEvalSection = GenerateEvalSection()
     stop_after_step: int | None = Field(
         None, ge=1, description="end this run after the checkpoint at this step; rerun the same name to continue")

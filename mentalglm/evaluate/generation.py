@@ -16,8 +16,9 @@ from mentalglm.model.chat_format import render_prompt, stop_token_ids
 
 def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merge: bool = True,
                         device: str = "cpu") -> tuple[Any, Any]:
-    """(model, tokenizer) ready for generation: base model with the adapter (merged into the weights by
-    default, for speed), in eval mode. The tokenizer saved beside the adapter wins over the base model's.
+    """(model, tokenizer) ready for generation: base model with the adapter (a folder or an object-store URI;
+    merged into the weights by default, for speed), in eval mode. The tokenizer saved beside the adapter wins
+    over the base model's.
 
     Raises:
         ModelLoadError: the base model cannot be loaded.
@@ -25,8 +26,14 @@ def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merg
     """
     from mentalglm.model.loading import load_model, load_tokenizer
 
+    from mentalglm import storage
+
     tok_cfg = model_cfg
     if adapter is not None:
+        if storage.is_uri(adapter):
+            if not storage.exists(storage.join(adapter, "adapter_config.json")):
+                raise FileNotFoundError(f"--checkpoint: {adapter} is not a PEFT adapter folder (no adapter_config.json)")
+            adapter = storage.local_copy(adapter)  # fetched once into the local cache
         if not (Path(adapter) / "adapter_config.json").exists():
             raise FileNotFoundError(f"--checkpoint: {adapter} is not a PEFT adapter folder (no adapter_config.json)")
         if (Path(adapter) / "tokenizer_config.json").exists():

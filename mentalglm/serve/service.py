@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mentalglm import storage
 from mentalglm.config import ConfigError, load_config
 from mentalglm.config.serve import ServeConfig
 
@@ -19,28 +20,30 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "MENTALGLM_API_TOKEN"
 
 
-def resolve_checkpoint(cfg: ServeConfig, checkpoint: str | Path | None) -> Path | None:
-    """The adapter to serve: `checkpoint` (the --checkpoint flag) or `serve.checkpoint`; None serves the base
-    model.
+def resolve_checkpoint(cfg: ServeConfig, checkpoint: str | Path | None) -> str | None:
+    """The adapter to serve (a folder, made absolute, or an object-store URI): `checkpoint` (the --checkpoint
+    flag) or `serve.checkpoint`; None serves the base model.
 
     Raises:
-        ConfigError: the folder is not a PEFT adapter folder.
+        ConfigError: the location holds no PEFT adapter.
     """
-    path = Path(checkpoint) if checkpoint else cfg.serve.checkpoint
-    if path is not None and not (path / "adapter_config.json").exists():
-        raise ConfigError(f"serve.checkpoint: {path} is not a PEFT adapter folder (no adapter_config.json); "
+    location = str(checkpoint) if checkpoint else cfg.serve.checkpoint
+    if location is None:
+        return None
+    if not storage.exists(storage.join(location, "adapter_config.json")):
+        raise ConfigError(f"serve.checkpoint: {location} is not a PEFT adapter folder (no adapter_config.json); "
                           "train one with `mentalglm train` or pass --checkpoint runs/NAME/final")
-    return path
+    return location if storage.is_uri(location) else str(Path(location).resolve())
 
 
-def model_id(cfg: ServeConfig, checkpoint: Path | None) -> str:
+def model_id(cfg: ServeConfig, checkpoint: str | None) -> str:
     """The id /v1/models lists: `serve.model_id`, else `mentalglm-<run name>` (for runs/NAME/final or
     …/best), else the base model's folder name."""
     if cfg.serve.model_id:
         return cfg.serve.model_id
     if checkpoint is not None:
-        path = checkpoint.resolve()
-        return "mentalglm-" + (path.parent.name if path.name in ("final", "best") else path.name)
+        parts = [p for p in str(checkpoint).rstrip("/").split("/") if p]
+        return "mentalglm-" + (parts[-2] if parts[-1] in ("final", "best") and len(parts) > 1 else parts[-1])
     return Path(cfg.model.name_or_path).name
 
 
@@ -81,7 +84,7 @@ def build_app(cfg: ServeConfig, checkpoint: str | Path | None = None):
     from mentalglm.serve.app import MentalGLMServer
 
     return MentalGLMServer.options(**deployment_options(cfg)).bind(
-        cfg.model_dump(mode="json"), str(adapter) if adapter else None, model_id(cfg, adapter))
+        cfg.model_dump(mode="json"), adapter, model_id(cfg, adapter))
 
 
 def app_builder(args: dict[str, Any]):

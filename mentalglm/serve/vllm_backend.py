@@ -15,20 +15,23 @@ from mentalglm.config import ConfigError
 from mentalglm.config.serve import ServeConfig
 
 
-def export_merged(cfg: ServeConfig, adapter: Path, out_dir: Path | None = None) -> Path:
-    """Merge `adapter` into the base model and save model + tokenizer to `out_dir` (default
-    `{adapter}-merged`), atomically; an existing export is reused.
+def export_merged(cfg: ServeConfig, adapter: str | Path, out_dir: Path | None = None) -> Path:
+    """Merge `adapter` (a folder or URI) into the base model and save model + tokenizer to `out_dir` (default:
+    `serve.vllm.merged_dir`, else `{adapter}-merged` beside a local adapter), atomically; an existing export
+    is reused. On a cluster, point merged_dir at shared storage so every GPU worker can load it.
 
     Raises:
         ModelLoadError: the base model cannot be loaded.
     """
+    from mentalglm import storage
     from mentalglm.data.io import write_dir_atomic
     from mentalglm.evaluate.generation import load_for_generation
 
-    out = Path(out_dir or cfg.serve.vllm.merged_dir or adapter.parent / f"{adapter.name}-merged")
+    local = storage.local_copy(adapter)
+    out = Path(out_dir or cfg.serve.vllm.merged_dir or local.parent / f"{local.name}-merged")
     if (out / "config.json").exists():
         return out
-    model, tokenizer = load_for_generation(cfg.model, adapter, merge=True)
+    model, tokenizer = load_for_generation(cfg.model, local, merge=True)
 
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
@@ -61,7 +64,7 @@ def llm_config(cfg: ServeConfig, model_source: str, served_id: str) -> dict[str,
     return out
 
 
-def build_vllm_app(cfg: ServeConfig, adapter: Path | None, served_id: str):
+def build_vllm_app(cfg: ServeConfig, adapter: str | None, served_id: str):
     """The `ray.serve.llm` OpenAI application over the merged checkpoint (or the base model).
 
     Raises:

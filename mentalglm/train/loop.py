@@ -17,6 +17,7 @@ from mentalglm.config.train import TrainConfig
 from mentalglm.data.batching import collate, length_grouped_batches, shard_batches
 from mentalglm.data.records import load_split
 from mentalglm.data.tokenization import IGNORE_INDEX, EncodedExample, encode_records
+from mentalglm.storage import local_copy
 from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
 from mentalglm.train.val_f1 import evenly_spaced, val_f1, val_subset
@@ -126,7 +127,8 @@ def _setup_model(cfg: TrainConfig, bf16: bool, ds_config: dict[str, Any]):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     torch.manual_seed(cfg.run.seed)  # identical fresh LoRA weights on every rank
-    return tokenizer, attach_lora(model, cfg.lora, cfg.train.init_adapter)
+    init = local_copy(cfg.train.init_adapter) if cfg.train.init_adapter else None
+    return tokenizer, attach_lora(model, cfg.lora, init)
 
 
 def _disable_cpu_shm_comm() -> None:

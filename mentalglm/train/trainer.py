@@ -14,6 +14,7 @@ import yaml
 from mentalglm.config import ConfigError, set_key
 from mentalglm.config.train import TrainConfig
 from mentalglm.data.io import write_dir_atomic, write_json_atomic
+from mentalglm import storage
 from mentalglm.ray_cluster import check_fits, ensure_ray
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.train.deepspeed_config import read_deepspeed_config
@@ -29,10 +30,7 @@ class TrainResult:
     final_dir: Path | None
     metrics: dict[str, Any]
     checkpoint: str | None
-
-
-def _is_uri(path: str) -> bool:
-    return "://" in path
+    final_location: str | None = None  # final/ in run storage: final_dir's path, or its URI when uploaded
 
 
 def resolve_paths(cfg: TrainConfig) -> TrainConfig:
@@ -41,11 +39,12 @@ def resolve_paths(cfg: TrainConfig) -> TrainConfig:
     data["data"]["dir"] = Path(cfg.data.dir).resolve()
     if Path(cfg.model.name_or_path).exists():
         data["model"]["name_or_path"] = str(Path(cfg.model.name_or_path).resolve())
-    if cfg.train.init_adapter:
-        data["train"]["init_adapter"] = Path(cfg.train.init_adapter).resolve()
+    if cfg.train.init_adapter and not storage.is_uri(cfg.train.init_adapter):
+        data["train"]["init_adapter"] = str(Path(cfg.train.init_adapter).resolve())
     data["deepspeed"]["config"] = Path(cfg.deepspeed.config).resolve()
-    if not _is_uri(cfg.run.storage_path):
+    if not storage.is_uri(cfg.run.storage_path):
         data["run"]["storage_path"] = str(Path(cfg.run.storage_path).resolve())
+    data["run"]["local_dir"] = Path(cfg.run.local_dir).resolve()
     return TrainConfig.model_validate(data)
 
 
@@ -87,9 +86,9 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
         raise ConfigError(f"lora.target_modules: {unknown} not in {type(skeleton).__name__}; its Linear layers "
                           f"are {sorted(layers)}")
     if cfg.train.init_adapter:
-        if not (Path(cfg.train.init_adapter) / "adapter_config.json").exists():
+        if not storage.exists(storage.join(cfg.train.init_adapter, "adapter_config.json")):
             raise ConfigError(f"train.init_adapter: {cfg.train.init_adapter} is not a PEFT adapter folder")
-        have = adapter_settings(cfg.train.init_adapter)
+        have = adapter_settings(storage.local_copy(cfg.train.init_adapter))
         want = {"r": cfg.lora.r, "target_modules": sorted(cfg.lora.target_modules)}
         if {k: have[k] for k in want} != want:
             raise ConfigError(f"train.init_adapter: adapter has r={have['r']} on {have['target_modules']}, "
@@ -118,16 +117,20 @@ def _config_text(cfg: TrainConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
 
 
-def _already_finished(final_dir: Path, cfg: TrainConfig) -> TrainResult | None:
-    """The earlier result when `final_dir` holds a finished run of exactly this config, else None."""
+def _already_finished(final_location: str | Path, final_dir: Path, cfg: TrainConfig) -> TrainResult | None:
+    """The earlier result when `final_location` (a folder or URI) holds a finished run of exactly this config,
+    else None; an uploaded final/ is fetched into `final_dir` when the local copy is missing."""
     try:
-        same = (final_dir / "config.yaml").read_text(encoding="utf-8") == _config_text(cfg)
-        metrics = json.loads((final_dir / "metrics.json").read_text(encoding="utf-8"))
+        same = storage.read_text(storage.join(final_location, "config.yaml")) == _config_text(cfg)
+        metrics = json.loads(storage.read_text(storage.join(final_location, "metrics.json")))
     except (OSError, ValueError):
         return None
     if not (same and metrics.get("finished")):
         return None
-    return TrainResult(final_dir.parent, final_dir, metrics, metrics.get("checkpoint"))
+    if storage.is_uri(final_location) and not (final_dir / "metrics.json").exists():
+        shutil.rmtree(final_dir, ignore_errors=True)
+        storage.download_dir(str(final_location), final_dir)
+    return TrainResult(final_dir.parent, final_dir, metrics, metrics.get("checkpoint"), str(final_location))
 
 
 def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Path:
@@ -135,7 +138,7 @@ def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metric
     def fill(tmp: Path) -> None:
         shutil.copytree(checkpoint_dir / ADAPTER_DIR, tmp, dirs_exist_ok=True)
         (tmp / "config.yaml").write_text(_config_text(cfg), encoding="utf-8")
-        write_json_atomic(tmp / "metrics.json", {**metrics, "checkpoint": str(checkpoint_dir)})
+        write_json_atomic(tmp / "metrics.json", {"checkpoint": str(checkpoint_dir), **metrics})
 
     return write_dir_atomic(final_dir, fill)
 
@@ -153,10 +156,13 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     from mentalglm.train.metrics import MetricsLogger
 
     cfg = resolve_paths(cfg)
-    run_dir = Path(cfg.run.storage_path) / cfg.run.name
-    done = _already_finished(run_dir / "final", cfg)
+    remote = storage.is_uri(cfg.run.storage_path)
+    run_dir = (Path(cfg.run.local_dir) if remote else Path(cfg.run.storage_path)) / cfg.run.name
+    final_location = storage.join(cfg.run.storage_path, cfg.run.name, "final")
+    done = _already_finished(final_location, run_dir / "final", cfg)
     if done is not None:
-        print(f"[mentalglm train] {run_dir} already finished with this config; final adapter: {run_dir / 'final'}")
+        print(f"[mentalglm train] {final_location} already finished with this config; final adapter: "
+              f"{run_dir / 'final'}")
         return done
     ds = preflight(cfg)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
@@ -186,18 +192,24 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     ckpt = result.checkpoint
     final_dir = None
     if ckpt is not None and metrics.get("finished"):
-        final_dir = export_final(Path(ckpt.path), run_dir / "final", cfg, metrics)
+        with ckpt.as_directory() as local_ckpt:  # downloads it when the storage is an object store
+            final_dir = export_final(Path(local_ckpt), run_dir / "final", cfg, {**metrics, "checkpoint": ckpt.path})
+        if remote:
+            storage.upload_dir(final_dir, str(final_location))
+            print(f"[mentalglm train] uploaded final adapter: {final_location}")
         print(f"[mentalglm train] final adapter: {final_dir}")
     elif ckpt is not None:
         print(f"[mentalglm train] stopped after step {metrics.get('step')}; rerun with run.name="
               f"{cfg.run.name} to continue from {ckpt.path}")
-    return TrainResult(run_dir, final_dir, metrics, ckpt.path if ckpt else None)
+    return TrainResult(run_dir, final_dir, metrics, ckpt.path if ckpt else None,
+                       str(final_location) if final_dir else None)
 
 
 def _stage_config(cfg: TrainConfig, index: int, previous_final: Path | None) -> TrainConfig:
     stage = cfg.stages[index]
     data = cfg.model_dump(mode="json", exclude={"stages"})
-    data["run"]["storage_path"] = str(Path(cfg.run.storage_path) / cfg.run.name)
+    data["run"]["storage_path"] = str(storage.join(cfg.run.storage_path, cfg.run.name))
+    data["run"]["local_dir"] = str(Path(cfg.run.local_dir) / cfg.run.name)
     data["run"]["name"] = stage.name
     if previous_final is not None:
         data["train"]["init_adapter"] = str(previous_final)
@@ -223,12 +235,17 @@ def train(cfg: TrainConfig) -> TrainResult:
     stage_cfgs = [_stage_config(cfg, 0, None)]  # validate stage 1 before the run starts
     result: TrainResult | None = None
     for index in range(len(cfg.stages)):
-        stage_cfg = stage_cfgs[0] if index == 0 else _stage_config(cfg, index, result.final_dir)
+        stage_cfg = stage_cfgs[0] if index == 0 else _stage_config(cfg, index, result.final_location)
         print(f"[mentalglm train] stage {index + 1}/{len(cfg.stages)}: {cfg.stages[index].name}")
         result = run_training(stage_cfg)
         if result.final_dir is None:
             return result
     stage_final = result.final_dir
-    final = write_dir_atomic(Path(cfg.run.storage_path).resolve() / cfg.run.name / "final",
+    remote = storage.is_uri(cfg.run.storage_path)
+    home = Path(cfg.run.local_dir) if remote else Path(cfg.run.storage_path)
+    final = write_dir_atomic(home.resolve() / cfg.run.name / "final",
                              lambda tmp: shutil.copytree(stage_final, tmp, dirs_exist_ok=True))
-    return TrainResult(result.run_dir.parent, final, result.metrics, result.checkpoint)
+    location = storage.join(cfg.run.storage_path, cfg.run.name, "final")
+    if remote:
+        storage.upload_dir(final, str(location))
+    return TrainResult(result.run_dir.parent, final, result.metrics, result.checkpoint, str(location))

@@ -14,6 +14,7 @@ from typing import Any
 from mentalglm.config import ConfigError
 from mentalglm.config.train import ScalingSection, TrainConfig
 from mentalglm.config.tune import TuneConfig
+from mentalglm import storage
 from mentalglm.ray_cluster import copies_that_fit, ensure_ray
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.tune.outputs import export_best, plot_sweep, write_sweep_csv
@@ -47,7 +48,7 @@ def max_concurrent_trials(scaling: ScalingSection, cap: int | None = None) -> in
     return min(cap, fits) if cap else fits
 
 
-def _run_trial(params: dict[str, Any], base: dict[str, Any], trials_dir: str) -> None:
+def _run_trial(params: dict[str, Any], base: dict[str, Any], trials_dir: str, trials_local: str) -> None:
     """The Tune trainable: one full Train run with the sampled params, reporting back through Tune."""
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -56,7 +57,8 @@ def _run_trial(params: dict[str, Any], base: dict[str, Any], trials_dir: str) ->
 
     cfg = trial_config(base, params)
     trial_id = ray.tune.get_context().get_trial_id()
-    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"name": trial_id, "storage_path": trials_dir})})
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"name": trial_id, "storage_path": trials_dir,
+                                                                   "local_dir": Path(trials_local)})})
     run_training(cfg, callbacks=[TuneReportCallback()])
 
 
@@ -97,13 +99,18 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     else:
         concurrency = max_concurrent_trials(base_cfg.scaling, cfg.tune.max_concurrent_trials)
     metric, mode = cfg.resolved_metric()
-    sweep_dir = Path(base_cfg.run.storage_path) / cfg.run.name
+    # Tune's state and the trials' runs go to run storage (a folder or an object-store URI); sweep.csv,
+    # sweep.png and best/ are written to a local folder (the same one unless storage is a URI) and uploaded.
+    remote = storage.is_uri(base_cfg.run.storage_path)
+    store = storage.join(base_cfg.run.storage_path, cfg.run.name)
+    sweep_dir = (Path(base_cfg.run.local_dir) if remote else Path(base_cfg.run.storage_path)) / cfg.run.name
     trainable = tune.with_resources(
-        tune.with_parameters(_run_trial, base=base_cfg.model_dump(mode="json"), trials_dir=str(sweep_dir / "trials")),
+        tune.with_parameters(_run_trial, base=base_cfg.model_dump(mode="json"),
+                             trials_dir=str(storage.join(store, "trials")), trials_local=str(sweep_dir / "trials")),
         # The trial only drives its Train run: it holds no CPU (the Train workers hold those), just a token of
         # memory, since Tune refuses an empty resource request.
         {"cpu": 0, "memory": 64 * 1024**2})
-    state = sweep_dir / "tuner"
+    state = storage.join(store, "tuner")
     if tune.Tuner.can_restore(str(state)):
         print(f"[mentalglm tune] resuming the sweep in {state}; finished trials are not rerun")
         tuner = tune.Tuner.restore(str(state), trainable, resume_unfinished=True, resume_errored=True)
@@ -116,7 +123,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
             tune_config=tune.TuneConfig(num_samples=cfg.tune.num_samples, scheduler=scheduler,
                                         search_alg=_search_alg(cfg, concurrency),
                                         max_concurrent_trials=None if cfg.tune.searcher == "random" else concurrency),
-            run_config=tune.RunConfig(name="tuner", storage_path=str(sweep_dir)))
+            run_config=tune.RunConfig(name="tuner", storage_path=str(store)))
     print(f"[mentalglm tune] {cfg.tune.num_samples} samples, up to {concurrency} trials at once "
           f"({base_cfg.scaling.num_workers} workers x {base_cfg.scaling.cpus_per_worker} CPU each), "
           f"metric {metric} ({mode})")
@@ -124,11 +131,18 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     keys = list(cfg.tune.search_space)
     rows = write_sweep_csv(grid, metric, mode, keys, sweep_dir / "sweep.csv")
     plot_sweep(grid, metric, sweep_dir / "sweep.png")
-    return SweepResult(sweep_dir, *_export_best(grid, metric, mode, base_cfg, sweep_dir), rows)
+    best_dir, best_metrics = _export_best(grid, metric, mode, base_cfg, sweep_dir, storage.join(store, "trials"))
+    if remote:
+        for name in ("sweep.csv", "sweep.png"):
+            if (sweep_dir / name).exists():
+                storage.upload_file(sweep_dir / name, str(storage.join(store, name)))
+        if best_dir is not None:
+            storage.upload_dir(best_dir, str(storage.join(store, "best")))
+    return SweepResult(sweep_dir, best_dir, best_metrics, rows)
 
 
-def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig,
-                 sweep_dir: Path) -> tuple[Path | None, dict[str, Any]]:
+def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig, sweep_dir: Path,
+                 trials: str | Path) -> tuple[Path | None, dict[str, Any]]:
     try:
         best = grid.get_best_result(metric=metric, mode=mode, scope="last", filter_nan_and_inf=True)
     except RuntimeError:
@@ -136,9 +150,9 @@ def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig,
         return None, {}
     trial_id = Path(best.path).name
     metrics = dict(best.metrics or {})
-    run_dir = sweep_dir / "trials" / str(metrics.get("trial_id", trial_id))
-    adapter = run_dir / "final"
-    if not adapter.exists() and metrics.get("checkpoint_path"):
+    final = storage.join(trials, str(metrics.get("trial_id", trial_id)), "final")
+    adapter = storage.local_copy(final) if storage.exists(final) else Path(final)
+    if not adapter.exists() and metrics.get("checkpoint_path") and not storage.is_uri(trials):
         adapter = Path(metrics["checkpoint_path"]) / ADAPTER_DIR
     if not adapter.exists():
         log.warning("best trial %s left no adapter", metrics.get("trial_id"))

@@ -15,24 +15,6 @@ from paths import REPO
 TOKEN = "test-token-0123"
 
 
-@pytest.fixture(scope="session")
-def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """A LoRA adapter on the tiny model with non-zero weights (so merging changes the model), saved in PEFT
-    format beside the tokenizer, as `mentalglm train` writes `final/`."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                            init_lora_weights=False, task_type="CAUSAL_LM"))
-    out = tmp_path_factory.mktemp("runs") / "tiny-serve" / "final"
-    peft.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
-    return out
-
-
 def serve_config(model_dir: Path, data_dir: Path, port: int, **serve):
     """configs/serve/local.yaml pointed at the test model and data, with `serve` keys overridden."""
     from mentalglm.config import load_config

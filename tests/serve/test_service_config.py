@@ -59,7 +59,7 @@ def test_serve_deploy_file_validates_and_builds(tiny_model_dir, tiny_adapter_dir
 def test_vllm_path_merges_the_adapter_and_fails_clearly_without_vllm(tiny_model_dir, tiny_adapter_dir, tmp_path):
     cfg = _cfg(f"model.name_or_path={tiny_model_dir}", "serve.backend=vllm",
                f"serve.vllm.merged_dir={tmp_path / 'merged'}", "serve.autoscaling={min_replicas: 1, max_replicas: 3}")
-    merged = export_merged(cfg, Path(tiny_adapter_dir))
+    merged = export_merged(cfg, str(tiny_adapter_dir))
     assert (merged / "config.json").exists() and (merged / "tokenizer.json").exists()
     assert not (merged / "adapter_config.json").exists()
     fields = llm_config(cfg, str(merged), "mentalglm-x")
@@ -69,4 +69,15 @@ def test_vllm_path_merges_the_adapter_and_fails_clearly_without_vllm(tiny_model_
         import vllm  # noqa: F401
     except ImportError:
         with pytest.raises(ConfigError, match="serve.backend: vllm needs vLLM"):
-            build_vllm_app(cfg, Path(tiny_adapter_dir), "mentalglm-x")
+            build_vllm_app(cfg, str(tiny_adapter_dir), "mentalglm-x")
+
+
+def test_checkpoint_in_object_storage_is_checked_and_named(tiny_adapter_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_adapter_dir, tmp_path / "bucket" / "runs" / "glm4-x" / "final")
+    uri = f"file://{tmp_path}/bucket/runs/glm4-x/final"
+    assert resolve_checkpoint(_cfg(), uri) == uri
+    assert model_id(_cfg(), uri) == "mentalglm-glm4-x"
+    with pytest.raises(ConfigError, match="serve.checkpoint: file://.* not a PEFT adapter folder"):
+        resolve_checkpoint(_cfg(), f"file://{tmp_path}/bucket/nothing")

@@ -131,21 +131,36 @@ def test_zero_stage_4_is_refused(ray_cluster, make_train_config, tmp_path):
     assert not (tmp_path / "local-tiny").exists()
 
 
-def test_two_stages_run_in_order_from_the_previous_adapter(ray_cluster, make_train_config, tmp_path):
+def test_two_stages_in_object_storage_run_in_order_from_the_previous_adapter(ray_cluster, make_train_config,
+                                                                            tmp_path):
+    # storage_path is a URI (file:// here, s3:// on a cluster): checkpoints and each final/ live in the object
+    # store, stage 2's workers fetch stage 1's adapter from it, and the driver keeps copies in run.local_dir.
+    import shutil
+
     import yaml
 
-    cfg = make_train_config(tmp_path, "run.name=two-stage", "train.checkpoint_every=3", "stages=["
+    bucket = f"file://{tmp_path}/bucket"
+    cfg = make_train_config(bucket, f"run.local_dir={tmp_path / 'local'}", "run.name=two-stage",
+                            "train.checkpoint_every=3", "stages=["
                             "{name: first, overrides: {data.tasks: [suicide_level], train.max_steps: 3}},"
                             "{name: second, overrides: {train.max_steps: 3}}]")
     result = train(cfg)
-    run = tmp_path / "two-stage"
-    first_final, second_final = run / "first" / "final", run / "second" / "final"
-    assert first_final.exists() and second_final.exists()
-    second_cfg = yaml.safe_load((second_final / "config.yaml").read_text())
-    assert second_cfg["train"]["init_adapter"] == str(first_final)
+    stored, local = tmp_path / "bucket" / "two-stage", tmp_path / "local" / "two-stage"
+    for run in (stored, local):
+        assert (run / "first" / "final" / "adapter_model.safetensors").exists()
+        assert (run / "second" / "final" / "metrics.json").exists()
+    assert list((stored / "first").glob("checkpoint_step*"))  # Ray Train wrote the checkpoints there
+    second_cfg = yaml.safe_load((stored / "second" / "final" / "config.yaml").read_text())
+    assert second_cfg["train"]["init_adapter"] == f"{bucket}/two-stage/first/final"
     assert second_cfg["data"]["tasks"] == ["cognitive_distortion", "suicide_risk", "suicide_level"]
-    first_cfg = yaml.safe_load((first_final / "config.yaml").read_text())
+    first_cfg = yaml.safe_load((stored / "first" / "final" / "config.yaml").read_text())
     assert first_cfg["data"]["tasks"] == ["suicide_level"] and first_cfg["train"]["init_adapter"] is None
-    assert result.final_dir == run / "final"
-    assert (run / "final" / "adapter_model.safetensors").read_bytes() == \
-        (second_final / "adapter_model.safetensors").read_bytes()
+    assert result.final_dir == local / "final" and result.final_location == f"{bucket}/two-stage/final"
+    assert (stored / "final" / "adapter_model.safetensors").read_bytes() == \
+        (local / "second" / "final" / "adapter_model.safetensors").read_bytes()
+
+    shutil.rmtree(tmp_path / "local")  # a new driver machine: the finished stages are found in the store
+    again = train(cfg)
+    assert again.final_dir == local / "final"
+    assert (local / "final" / "adapter_model.safetensors").read_bytes() == \
+        (stored / "final" / "adapter_model.safetensors").read_bytes()

@@ -25,15 +25,20 @@ def _overrides(tiny_model_dir, sample_data_dir, storage):
 
 @pytest.fixture(scope="module")
 def sweep(ray_cluster, tiny_model_dir, sample_data_dir, tmp_path_factory):
-    """The local-tiny sweep (4 trials, 2 at a time on 2 CPUs), run once for this module."""
+    """The local-tiny sweep (4 trials, 2 at a time on 2 CPUs), run once for this module, with run storage in
+    an object store (a file:// URI; s3:// on a cluster): Tune's state and the trials' runs go there, the
+    sweep's outputs to run.local_dir, then uploaded too."""
     from mentalglm.tune import run_sweep
 
-    storage = tmp_path_factory.mktemp("sweeps")
+    root = tmp_path_factory.mktemp("sweeps")
     cfg = load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
-                      _overrides(tiny_model_dir, sample_data_dir, storage))
+                      _overrides(tiny_model_dir, sample_data_dir, f"file://{root}/bucket")
+                      + [f"run.local_dir={root}/local"])
     started = time.perf_counter()
     result = run_sweep(cfg)
     print(f"sweep wall time: {time.perf_counter() - started:.1f}s")
+    assert result.sweep_dir == root / "local" / cfg.run.name
+    result.store = root / "bucket" / cfg.run.name
     return result
 
 
@@ -43,7 +48,7 @@ def test_asha_stops_a_trial_and_every_trial_trains_with_its_sampled_values(sweep
     assert any(r["status"] == "STOPPED_EARLY" for r in rows), rows
     assert any(r["status"] == "COMPLETED" for r in rows), rows
     for row in rows:
-        checkpoints = sorted((sweep.sweep_dir / "trials" / row["trial_id"]).glob("checkpoint_step*"))
+        checkpoints = sorted((sweep.store / "trials" / row["trial_id"]).glob("checkpoint_step*"))
         assert checkpoints, row
         for ckpt in checkpoints:
             adapter = json.loads((ckpt / "adapter" / "adapter_config.json").read_text())
@@ -52,6 +57,8 @@ def test_asha_stops_a_trial_and_every_trial_trains_with_its_sampled_values(sweep
             assert adapter["lora_dropout"] == pytest.approx(float(row["lora.dropout"]), abs=0)
             assert sorted(adapter["target_modules"]) == sorted(json.loads(row["lora.target_modules"]))
     assert (sweep.sweep_dir / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("sweep.csv", "sweep.png", "best/adapter_model.safetensors", "best/metrics.json"):
+        assert (sweep.store / name).read_bytes() == (sweep.sweep_dir / name).read_bytes(), name
 
 
 def test_best_adapter_loads_and_is_scored_by_evaluate(sweep, tiny_model_dir, sample_data_dir, tmp_path):
