@@ -1,7 +1,7 @@
 """Deploy the Serve application from a Ray job; it keeps answering after the job ends.
 
     ray job submit --working-dir . -- python ray_jobs/serve.py --config configs/serve/cluster.yaml \
-        --checkpoint /mnt/shared/mentalglm/runs/glm4-9b-cimhi/final
+        --checkpoint s3://mentalglm-runs/runs/glm4-9b-cimhi/final
 """
 
 import sys

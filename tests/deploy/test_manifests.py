@@ -38,7 +38,8 @@ def test_cluster_yaml_has_a_cpu_head_autoscaling_gpu_workers_setup_mounts_and_sh
     assert any("/mnt/shared" in c for c in CLUSTER["initialization_commands"])
     for name in ("train/glm4-9b-lora.yaml", "tune/glm4-9b-lora.yaml"):
         cfg = yaml.safe_load((REPO / "configs" / name).read_text())
-        assert cfg["run"]["storage_path"].startswith("/mnt/shared/"), name
+        assert cfg["run"]["storage_path"].startswith("s3://"), name  # object-store checkpoints
+        assert cfg["run"]["local_dir"].startswith("/mnt/shared/"), name
         assert cfg["ray"]["cluster"] == "cluster.yaml", name
     assert yaml.safe_load((REPO / "configs/serve/cluster.yaml").read_text())["ray"]["cluster"] == "cluster.yaml"
 

@@ -1,4 +1,4 @@
-"""A served tiny model for the serving tests: one Ray cluster for this test package, two applications on one
+"""A served tiny model for the serving tests: one Ray cluster for this folder's tests, two applications on one
 Serve instance.
 
 `main` (route /) requires a bearer token and batches up to 4 requests; `strict` (route /strict) has one slot,
@@ -25,16 +25,36 @@ def serve_config(model_dir: Path, data_dir: Path, port: int, **serve):
     return load_config(ServeConfig, REPO / "configs/serve/local.yaml", overrides)
 
 
-@pytest.fixture(scope="package")
-def served(tiny_model_dir, tiny_adapter_dir, sample_data_dir):
-    """(main URL, strict URL, main config): both applications running until the last serving test."""
+_RUNNING: dict = {}
+
+
+def _stop() -> None:
     import ray
     from ray import serve
+
+    if _RUNNING.pop("up", None) and ray.is_initialized():
+        serve.shutdown()
+        ray.shutdown()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    # The service is shared by every module here; stop it (and its Ray) after the last of them, so the next
+    # directory's tests start their own Ray cluster.
+    if nextitem is None or Path(__file__).parent not in Path(nextitem.path).parents:
+        _stop()
+
+
+@pytest.fixture(scope="session")
+def served(tiny_model_dir, tiny_adapter_dir, sample_data_dir):
+    """(main URL, strict URL, main config): both applications, started for the first serving test that asks
+    and stopped after the last test of this folder."""
+    import ray
 
     from mentalglm.serve.service import start_service
     from mentalglm.serve.smoke import free_port
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    _RUNNING["up"] = True
     port = free_port()
     os.environ["MENTALGLM_API_TOKEN"] = TOKEN
     try:
@@ -50,8 +70,7 @@ def served(tiny_model_dir, tiny_adapter_dir, sample_data_dir):
                               torch_threads=1)
     strict = start_service(strict_cfg, tiny_adapter_dir)
     yield main, strict, main_cfg
-    serve.shutdown()
-    ray.shutdown()
+    _stop()
 
 
 @pytest.fixture

@@ -95,6 +95,7 @@ def _kill_a_worker_after_first_checkpoint(run_dir: Path, killed: list) -> None:
             return
 
 
+@pytest.mark.slow
 def test_killed_worker_run_completes_from_last_checkpoint(ray_cluster, make_train_config, tmp_path):
     cfg = make_train_config(tmp_path, "failure.max_failures=1")
     killed: list[int] = []
