@@ -52,6 +52,7 @@ def test_zero2_lowers_loss_and_exports_an_exact_adapter(zero2_run, tiny_model_di
     _assert_learned_and_exported(zero2_run, tiny_model_dir)
 
 
+@pytest.mark.slow  # ~55 s; in `make test-slow`
 def test_zero3_lowers_loss_and_exports_gathered_weights(ray_cluster, make_train_config, tmp_path, tiny_model_dir):
     # Also generates on a val subset at each report (synced across ranks under ZeRO-3) and keeps the best
     # checkpoints by val F1.
@@ -69,6 +70,7 @@ def test_zero3_lowers_loss_and_exports_gathered_weights(ray_cluster, make_train_
     assert any(lines[step]["val_f1"] == best for step in kept)
 
 
+@pytest.mark.slow  # ~50 s; in `make test-slow`
 def test_stopped_run_resumes_at_its_checkpoint(ray_cluster, make_train_config, tmp_path, zero2_run):
     first = train(make_train_config(tmp_path, "train.stop_after_step=5"))
     assert first.final_dir is None and first.metrics["step"] == 5
