@@ -186,6 +186,7 @@ def test_overload_gets_503_and_the_service_keeps_answering(served):
 
     with ThreadPoolExecutor(12) as pool:
         codes = list(pool.map(one, range(12)))
+    print(f"overload: 12 concurrent requests on 1 slot + 1 queue place -> {sorted(codes)}")
     assert codes.count(503) >= 1, codes
     assert set(codes) <= {200, 503, 504}, codes
     assert any(code in (200, 504) for code in codes), codes
