@@ -119,7 +119,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_model_
                    for p in sweep_dir.glob("trials/*/final/metrics.json")}
     assert done_before, "no trial finished before the interruption"
     second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.returncode == 0, (second.stdout[-2000:], second.stderr[-6000:])
     assert "resuming the sweep" in second.stdout
     rows = list(csv.DictReader((sweep_dir / "sweep.csv").open()))
     assert len(rows) == 4
