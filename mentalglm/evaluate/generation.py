@@ -24,18 +24,14 @@ def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merg
         ModelLoadError: the base model cannot be loaded.
         FileNotFoundError: `adapter` is not a PEFT adapter folder.
     """
-    from mentalglm.model.loading import load_model, load_tokenizer
-
     from mentalglm import storage
+    from mentalglm.model.loading import load_model, load_tokenizer
 
     tok_cfg = model_cfg
     if adapter is not None:
-        if storage.is_uri(adapter):
-            if not storage.exists(storage.join(adapter, "adapter_config.json")):
-                raise FileNotFoundError(f"--checkpoint: {adapter} is not a PEFT adapter folder (no adapter_config.json)")
-            adapter = storage.local_copy(adapter)  # fetched once into the local cache
-        if not (Path(adapter) / "adapter_config.json").exists():
+        if not storage.exists(storage.join(adapter, "adapter_config.json")):
             raise FileNotFoundError(f"--checkpoint: {adapter} is not a PEFT adapter folder (no adapter_config.json)")
+        adapter = storage.local_copy(adapter)  # a URI is fetched once into the local cache
         if (Path(adapter) / "tokenizer_config.json").exists():
             tok_cfg = model_cfg.model_copy(update={"name_or_path": str(adapter)})
     tokenizer = load_tokenizer(tok_cfg)

@@ -134,7 +134,7 @@ class GenerationEngine:
         return results  # type: ignore[return-value]
 
     def _finish(self, token_ids: list[int], limit: int, prompt_tokens: int) -> GenerationResult:
-        pad = self.tokenizer.pad_token_id
+        # a row that ended before the batch's longest is padded after its stop token, so the loop never sees it
         kept: list[int] = []
         reason = "length"
         for token in token_ids[:limit]:
@@ -144,8 +144,6 @@ class GenerationEngine:
             kept.append(token)
         if reason == "length" and len(token_ids) > limit and token_ids[limit] in self.stops:
             reason = "stop"
-        # rows that stopped early are padded up to the batch's longest answer; the pad id may be a stop id
-        kept = [t for t in kept if t != pad or pad not in self.stops]
         # leading whitespace only, as streaming can only drop what comes first
         text = self.tokenizer.decode(kept, skip_special_tokens=True).lstrip()
         return GenerationResult(text, prompt_tokens, len(kept), reason)

@@ -70,16 +70,13 @@ def build_vllm_app(cfg: ServeConfig, adapter: str | None, served_id: str):
     Raises:
         ConfigError: naming serve.backend when vLLM (ray[llm]) is not installed.
     """
-    try:
-        from ray.serve.llm import LLMConfig, build_openai_app
+    import importlib.util
 
-        LLMConfig.model_fields  # noqa: B018 - ray.serve.llm imports lazily; this fails without vLLM
-    except ImportError as exc:
-        raise ConfigError(f"serve.backend: vllm needs vLLM on a GPU node (`pip install 'ray[llm]'`): {exc}. "
-                          "Use serve.backend=transformers on CPU.") from None
+    # ray.serve.llm itself imports without vLLM and fails only when a config is built: check before merging
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("serve.backend: vllm needs vLLM on a GPU node (`pip install 'ray[llm]'`); "
+                          "use serve.backend=transformers on CPU")
+    from ray.serve.llm import LLMConfig, build_openai_app
+
     source = str(export_merged(cfg, adapter)) if adapter is not None else cfg.model.name_or_path
-    try:
-        config = LLMConfig(**llm_config(cfg, source, served_id))
-    except ImportError as exc:
-        raise ConfigError(f"serve.backend: vllm needs vLLM on a GPU node (`pip install 'ray[llm]'`): {exc}") from None
-    return build_openai_app({"llm_configs": [config]})
+    return build_openai_app({"llm_configs": [LLMConfig(**llm_config(cfg, source, served_id))]})
