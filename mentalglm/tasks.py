@@ -1,13 +1,11 @@
 """The task registry: the three C-IMHI tasks, their exact labels, prompts and response templates.
 
-Rendering (record -> instruction/response) and parsing (model response -> labels) live side by side so
-training, evaluation and serving all agree on one format. See ../shared/docs/INTERFACE.md.
+Rendering (record -> instruction/response) lives here and parsing (model response -> labels) in
+`mentalglm.response_parser`, re-exported here, so training, evaluation and serving all agree on one format.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 
 INSTRUCTION_TEMPLATE = "考虑一下这个帖子：“{post}”问题：{question}"
@@ -103,99 +101,5 @@ def render_response(task_id: str, labels: list[str], explanation: str | None = N
     return sentence
 
 
-@dataclass(frozen=True)
-class ParsedResponse:
-    """What a model response says: labels (task order), explanation, and whether parsing succeeded."""
-
-    labels: list[str]
-    explanation: str | None
-    ok: bool
-    error: str | None = None
-
-
-_MARKER_RE = re.compile(r"理\s*由\s*[:：︰﹕]")
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
-              "六": 6, "七": 7, "八": 8, "九": 9}
-_LEVEL_RE = re.compile(r"(\d{1,3}|[零〇一二两三四五六七八九十]{1,3})\s*级")
-_LEVEL_FALLBACK_RE = re.compile(r"(?:等级|级别|风险)\s*(?:为|是|[:：])?\s*(\d{1,3})(?!\d)")
-
-
-def _normalise(text: str) -> str:
-    # NFKC folds full-width digits, letters and punctuation (１０, ：, ，) to their ASCII forms.
-    return unicodedata.normalize("NFKC", text)
-
-
-def _chinese_numeral(text: str) -> int | None:
-    if text == "十":
-        return 10
-    if text.startswith("十") and len(text) == 2 and text[1] in _CN_DIGITS:
-        return 10 + _CN_DIGITS[text[1]]
-    if len(text) == 1 and text in _CN_DIGITS:
-        return _CN_DIGITS[text]
-    if len(text) >= 2 and text[0] in _CN_DIGITS and text[1] == "十":
-        rest = text[2:]
-        tail = _CN_DIGITS.get(rest, None) if rest else 0
-        return None if tail is None else _CN_DIGITS[text[0]] * 10 + tail
-    return None
-
-
-def _find_labels(head: str, labels: tuple[str, ...]) -> list[str]:
-    """Scan `head` left to right, taking the longest label that starts at each position."""
-    by_length = sorted(labels, key=len, reverse=True)
-    found: list[str] = []
-    i = 0
-    while i < len(head):
-        match = next((lab for lab in by_length if head.startswith(lab, i)), None)
-        if match:
-            found.append(match)
-            i += len(match)
-        else:
-            i += 1
-    return found
-
-
-def _parse_level(head: str) -> int | None:
-    for pattern in (_LEVEL_RE, _LEVEL_FALLBACK_RE):
-        m = pattern.search(head)
-        if m:
-            token = m.group(1)
-            value = int(token) if token.isdigit() else _chinese_numeral(token)
-            return value
-    return None
-
-
-def parse_response(task_id: str, text: str) -> ParsedResponse:
-    """Parse a model response into the task's labels and explanation.
-
-    Labels are read from the text before `理由：` (or the whole text when it has none), after folding
-    full-width characters; a response naming no valid label is a failure (`ok=False`), never a default.
-
-    Raises:
-        KeyError: `task_id` is not a scored task.
-    """
-    task = get_task(task_id)
-    parts = _MARKER_RE.split(text or "", maxsplit=1)
-    head = _normalise(parts[0])
-    explanation = parts[1].strip() if len(parts) > 1 and parts[1].strip() else None
-    if not head.strip():
-        return ParsedResponse([], explanation, False, "empty label sentence")
-
-    if task.id == "suicide_level":
-        level = _parse_level(head)
-        if level is None:
-            return ParsedResponse([], explanation, False, "no level found")
-        if not 0 <= level <= 10:
-            return ParsedResponse([], explanation, False, f"level {level} outside 0-10")
-        return ParsedResponse([str(level)], explanation, True)
-
-    found = _find_labels(head, task.labels)
-    if task.id == "suicide_risk" and not found:
-        if re.search(r"(自杀)?风险(较|偏|很|非常)?高|高风险", head):
-            found = ["高自杀风险"]
-        elif re.search(r"(自杀)?风险(较|偏|很|非常)?低|低风险", head):
-            found = ["低自杀风险"]
-    if not found:
-        return ParsedResponse([], explanation, False, "no valid label found")
-    if not task.multi_label and len(set(found)) > 1:
-        return ParsedResponse([], explanation, False, f"conflicting labels {sorted(set(found))}")
-    return ParsedResponse(task.order_labels(found), explanation, True)
+# The parser lives in its own module (it is most of the rules); it is re-exported here so callers keep one import.
+from mentalglm.response_parser import FAILURE_KINDS, ParsedResponse, parse_response  # noqa: E402,F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -22,9 +23,10 @@ class Prediction:
     raw: str
     parse_ok: bool
     explanation: str | None = None
+    failure_kind: str | None = None
 
     def to_dict(self) -> dict:
-        """The predictions.jsonl row (id, task, gold, predicted, raw, parse_ok, explanation)."""
+        """The predictions.jsonl row (id, task, gold, predicted, raw, parse_ok, explanation, failure_kind)."""
         return asdict(self)
 
 
@@ -34,7 +36,7 @@ def parse_answers(records: Sequence[Record], answers: Sequence[str]) -> list[Pre
     for record, answer in zip(records, answers, strict=True):
         parsed = parse_response(record.task, answer)
         out.append(Prediction(record.id, record.task, record.labels, parsed.labels if parsed.ok else None, answer,
-                              parsed.ok, parsed.explanation))
+                              parsed.ok, parsed.explanation, parsed.kind))
     return out
 
 
@@ -47,6 +49,8 @@ def score(records: Sequence[Record], predictions: Sequence[Prediction], split: s
         if not preds:
             continue
         metrics = task_metrics(task, [p.gold for p in preds], [p.predicted for p in preds])
+        failures = Counter(p.failure_kind or "unknown" for p in preds if not p.parse_ok)
+        metrics["parse_failures"] = {kind: failures[kind] for kind in sorted(failures)}
         refs = [by_id[p.id].explanation for p in preds]
         if any(refs):
             metrics.update(explanation_metrics([p.explanation for p in preds], refs,
