@@ -61,6 +61,9 @@ class DataBuildConfig(Strict):
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="carved from train where a source has no val")
     seed: int = 0
     on_bad_row: Literal["error", "skip"] = "error"
+    near_duplicate_jaccard: float | None = Field(
+        0.8, gt=0.0, le=1.0, description="train/val posts whose character-3-gram Jaccard with a test post is at "
+                                         "least this are removed as near duplicates; null turns the rule off")
     progress_min_rows: int = Field(2000, ge=0, description="show a progress bar from this many rows on")
     sources: list[SourceConfig] = Field(min_length=1)
 

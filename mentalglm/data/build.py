@@ -1,8 +1,9 @@
 """`mentalglm data build`: raw sources -> scrubbed, deduplicated, leak-free unified records + stats.json.
 
 Steps, in order: read and validate every row of every file (strict: the first bad row aborts before anything
-is written; `on_bad_row: skip` records it instead) -> scrub PII -> drop train/val posts that occur in any test
-split of any task -> drop exact duplicates within a task (test, then val, then train keep precedence) ->
+is written; `on_bad_row: skip` records it instead) -> scrub PII -> drop train/val posts equal (under
+`overlap.post_key`) or near (MinHash-verified Jaccard) to a post of any test split of any task -> drop
+duplicates within a task (test, then val, then train keep precedence) ->
 carve a stratified val split for sources without one -> write train/val/test.jsonl and stats.json atomically.
 """
 
@@ -18,7 +19,8 @@ from tqdm import tqdm
 from mentalglm.config.schema import DataBuildConfig, SourceConfig
 from mentalglm.data.formats import RawRow, RowError, reader_for
 from mentalglm.data.io import DataError, write_json_atomic, write_jsonl_atomic
-from mentalglm.data.records import SPLITS, Record, normalise_post
+from mentalglm.data.overlap import SHINGLE, NearDuplicateIndex, post_key
+from mentalglm.data.records import SPLITS, Record
 from mentalglm.data.scrub import scrub_pii
 from mentalglm.tasks import IMHI_TASK, TASKS, render_instruction, render_response
 
@@ -32,6 +34,7 @@ class _Stats:
         self.pii: Counter[str] = Counter()
         self.duplicates: dict[str, Counter[str]] = defaultdict(Counter)
         self.test_overlap: dict[str, Counter[str]] = defaultdict(Counter)
+        self.test_near: dict[str, Counter[str]] = defaultdict(Counter)
         self.val_carved: Counter[str] = Counter()
         self.before_carve: dict[str, Counter[str]] = defaultdict(Counter)
 
@@ -65,8 +68,9 @@ def _read_source(source: SourceConfig, cfg: DataBuildConfig, stats: _Stats) -> d
         for row in tqdm(rows, desc=f"{source.name}/{split}", unit="row", disable=not show, leave=False):
             if isinstance(row, RowError):
                 if cfg.on_bad_row == "error":
-                    raise DataError(path, row.line, row.reason)
-                stats.skipped.append({"file": str(path), "line": row.line, "reason": row.reason})
+                    raise DataError(path, row.line, row.reason, row.column)
+                stats.skipped.append({"file": str(path), "line": row.line, "column": row.column,
+                                      "reason": row.reason})
                 skipped += 1
             else:
                 records.append(_to_record(row, source, split, stats))
@@ -129,6 +133,38 @@ def _label_counts(records: list[Record]) -> dict:
     return {task: {"total": e["total"], "labels": ordered(task, e["labels"])} for task, e in out.items()}
 
 
+def _drop_test_overlap_and_duplicates(cfg: DataBuildConfig, by_source: dict[str, dict[str, list[Record]]],
+                                      stats: _Stats) -> None:
+    """Remove from every train/val split each post whose key equals a test post's (exact) or whose shingles are
+    near a test post's (`near_duplicate_jaccard`); then duplicates within a task (test, val, train keep
+    precedence, in that order)."""
+    test_posts = [r.post for parts in by_source.values() for r in parts.get("test", [])]
+    test_keys = {post_key(p) for p in test_posts}
+    near_index = (NearDuplicateIndex(sorted(test_keys), cfg.near_duplicate_jaccard)
+                  if test_keys and cfg.near_duplicate_jaccard is not None else None)
+    seen: dict[str, set[str]] = defaultdict(set)  # task -> post keys already kept
+    for split in ("test", "val", "train"):
+        for source in cfg.sources:
+            if split not in by_source[source.name]:
+                continue
+            records = by_source[source.name][split]
+            keys = [post_key(r.post) for r in records]
+            near = (near_index.query_many(keys) if near_index is not None and split != "test"
+                    else [[] for _ in records])
+            kept = []
+            for r, key, near_hits in zip(records, keys, near):
+                if split != "test" and key in test_keys:
+                    stats.test_overlap[r.task][split] += 1
+                elif near_hits:
+                    stats.test_near[r.task][split] += 1
+                elif key in seen[r.task]:
+                    stats.duplicates[r.task][split] += 1
+                else:
+                    seen[r.task].add(key)
+                    kept.append(r)
+            by_source[source.name][split] = kept
+
+
 def build_dataset(cfg: DataBuildConfig) -> dict:
     """Run the data build of `cfg` and return the stats written to `{out_dir}/stats.json`.
 
@@ -139,22 +175,7 @@ def build_dataset(cfg: DataBuildConfig) -> dict:
     stats = _Stats()
     by_source = {s.name: _read_source(s, cfg, stats) for s in cfg.sources}
 
-    test_keys = {normalise_post(r.post) for parts in by_source.values() for r in parts.get("test", [])}
-    seen: dict[str, set[str]] = defaultdict(set)  # task -> post keys already kept
-    for split in ("test", "val", "train"):
-        for source in cfg.sources:
-            kept = []
-            for r in by_source[source.name].get(split, []):
-                key = normalise_post(r.post)
-                if split != "test" and key in test_keys:
-                    stats.test_overlap[r.task][split] += 1
-                elif key in seen[r.task]:
-                    stats.duplicates[r.task][split] += 1
-                else:
-                    seen[r.task].add(key)
-                    kept.append(r)
-            if split in by_source[source.name]:
-                by_source[source.name][split] = kept
+    _drop_test_overlap_and_duplicates(cfg, by_source, stats)
 
     for source in cfg.sources:
         parts = by_source[source.name]
@@ -172,6 +193,8 @@ def build_dataset(cfg: DataBuildConfig) -> dict:
         "val_carved": dict(stats.val_carved),
         "duplicates_removed": {t: dict(c) for t, c in stats.duplicates.items()},
         "test_overlap_removed": {t: dict(c) for t, c in stats.test_overlap.items()},
+        "test_near_duplicates_removed": {t: dict(c) for t, c in stats.test_near.items()},
+        "near_duplicate_rule": {"shingle_chars": SHINGLE, "jaccard_at_least": cfg.near_duplicate_jaccard},
         "pii_replacements": dict(sorted(stats.pii.items())),
         "skipped_rows": stats.skipped,
         "files": stats.files,
@@ -187,7 +210,8 @@ def build_dataset(cfg: DataBuildConfig) -> dict:
     for split, recs in outputs.items():
         if recs:
             log.info("wrote %s/%s.jsonl: %s", out_dir, split, {t: c["total"] for t, c in report["counts"][split].items()})
-    log.info("removed %d duplicates and %d test-overlapping posts; %d PII replacements; %d rows skipped",
-             sum(sum(c.values()) for c in stats.duplicates.values()),
-             sum(sum(c.values()) for c in stats.test_overlap.values()), sum(stats.pii.values()), len(stats.skipped))
+    log.info("removed %d duplicates, %d posts equal to a test post and %d near one; %d PII replacements; "
+             "%d rows skipped", sum(sum(c.values()) for c in stats.duplicates.values()),
+             sum(sum(c.values()) for c in stats.test_overlap.values()),
+             sum(sum(c.values()) for c in stats.test_near.values()), sum(stats.pii.values()), len(stats.skipped))
     return report

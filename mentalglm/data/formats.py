@@ -1,6 +1,6 @@
 """Readers for the raw source formats. Each yields one `RawRow` (or a `RowError`) per data row.
 
-Formats (see ../shared/data/README.md): `socialcd3k` (12 label columns + 内容), `sos_hl_1k` (id, label, comment),
+Formats: `socialcd3k` (12 label columns + 内容), `sos_hl_1k` (id, label, comment),
 `sos_4k` (comment, myLabel, explain), `imhi` (CSV: query, gpt-3.5-turbo) and `jsonl` (unified records).
 TSV files are read without quote handling: posts contain bare quote characters.
 """
@@ -34,16 +34,19 @@ class RawRow:
 
 @dataclass
 class RowError:
-    """A malformed data row: where and why."""
+    """A malformed data row: where (line, 1-based column or JSON field) and why. The reason never quotes the
+    row's values: a malformed row may put post text in any column."""
 
     line: int
     reason: str
+    column: int | str | None = None
 
 
 RowResult = RawRow | RowError
 
 
 def _tsv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str] | RowError]]:
+    """Rows of a TSV file as {column name: value}; `column_of` gives the 1-based column of a name."""
     text, _ = read_text(path)
     lines = text_lines(text)
     if not lines:
@@ -51,13 +54,22 @@ def _tsv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict
     header = lines[0].split("\t")
     missing = [c for c in required if c not in header]
     if missing:
-        raise DataError(path, 1, f"header lacks column(s) {missing}; found {header}")
+        # the header's own words are not shown: a file without a header has a post on its first line
+        raise DataError(path, 1, f"header lacks column(s) {missing} ({len(header)} columns found)")
     for lineno, line in enumerate(lines[1:], start=2):
         fields = line.split("\t")
         if len(fields) != len(header):
             yield lineno, RowError(lineno, f"expected {len(header)} tab-separated columns, found {len(fields)}")
         else:
-            yield lineno, dict(zip(header, fields))
+            yield lineno, _Row(zip(header, fields), columns={name: k for k, name in enumerate(header, start=1)})
+
+
+class _Row(dict):
+    """A TSV row (column name -> value) that knows each column's 1-based position."""
+
+    def __init__(self, items, columns: dict[str, int]):
+        super().__init__(items)
+        self.columns = columns
 
 
 def _post(value: str | None) -> str | None:
@@ -70,12 +82,13 @@ def read_socialcd3k(path: Path) -> Iterator[RowResult]:
         if isinstance(row, RowError):
             yield row
             continue
-        bad = {lab: row[lab] for lab in COGNITIVE_DISTORTION_LABELS if row[lab].strip() not in ("0", "1")}
+        bad = [lab for lab in COGNITIVE_DISTORTION_LABELS if row[lab].strip() not in ("0", "1")]
         post = _post(row["内容"])
         if bad:
-            yield RowError(lineno, f"label value(s) must be 0 or 1, found {bad}")
+            yield RowError(lineno, f"label column {bad[0]} must be 0 or 1 ({len(bad)} such column(s))",
+                           row.columns[bad[0]])
         elif post is None:
-            yield RowError(lineno, "empty post (column 内容)")
+            yield RowError(lineno, "empty post (column 内容)", row.columns["内容"])
         else:
             labels = [lab for lab in COGNITIVE_DISTORTION_LABELS if row[lab].strip() == "1"]
             if not labels:
@@ -91,9 +104,9 @@ def read_sos_hl_1k(path: Path) -> Iterator[RowResult]:
         if isinstance(row, RowError):
             yield row
         elif row["label"].strip() not in names:
-            yield RowError(lineno, f"label must be 0 or 1, found {row['label']!r}")
+            yield RowError(lineno, "label must be 0 or 1 (column label)", row.columns["label"])
         elif _post(row["comment"]) is None:
-            yield RowError(lineno, "empty post (column comment)")
+            yield RowError(lineno, "empty post (column comment)", row.columns["comment"])
         else:
             yield RawRow(lineno, _post(row["comment"]), [names[row["label"].strip()]],
                          extra={"source_id": row["id"].strip()})
@@ -106,12 +119,12 @@ def read_sos_4k(path: Path) -> Iterator[RowResult]:
             yield row
             continue
         raw_level = row["myLabel"].strip()
-        if not re.fullmatch(r"-?\d+", raw_level):
-            yield RowError(lineno, f"level must be an integer 0-10, found {row['myLabel']!r}")
+        if not re.fullmatch(r"-?\d{1,3}", raw_level):
+            yield RowError(lineno, "level must be an integer 0-10 (column myLabel)", row.columns["myLabel"])
         elif not 0 <= int(raw_level) <= 10:
-            yield RowError(lineno, f"level {int(raw_level)} outside 0-10")
+            yield RowError(lineno, f"level {int(raw_level)} outside 0-10 (column myLabel)", row.columns["myLabel"])
         elif _post(row["comment"]) is None:
-            yield RowError(lineno, "empty post (column comment)")
+            yield RowError(lineno, "empty post (column comment)", row.columns["comment"])
         else:
             yield RawRow(lineno, _post(row["comment"]), [str(int(raw_level))], _post(row["explain"]))
 
@@ -131,7 +144,7 @@ def read_imhi(path: Path) -> Iterator[RowResult]:
         raise DataError(path, 1, f"malformed CSV header ({exc})") from None
     missing = [c for c in ("query", "gpt-3.5-turbo") if c not in header]
     if missing:
-        raise DataError(path, 1, f"header lacks column(s) {missing}; found {header}")
+        raise DataError(path, 1, f"header lacks column(s) {missing} ({len(header)} columns found)")
     q_col, a_col = header.index("query"), header.index("gpt-3.5-turbo")
     while True:
         start = reader.line_num + 1
@@ -147,7 +160,7 @@ def read_imhi(path: Path) -> Iterator[RowResult]:
             continue
         query, answer = fields[q_col].strip(), fields[a_col].strip()
         if not query or not answer:
-            yield RowError(start, "empty query or answer")
+            yield RowError(start, "empty query or answer", q_col + 1 if not query else a_col + 1)
             continue
         m = _IMHI_POST_RE.search(query)
         post = m.group(1).strip() if m and m.group(1).strip() else query
@@ -167,7 +180,7 @@ def make_jsonl_reader(task: str | None) -> Callable[[Path], Iterator[RowResult]]
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield RowError(lineno, f"not valid JSON ({exc.msg})")
+                yield RowError(lineno, f"not valid JSON ({exc.msg})", exc.colno)
                 continue
             if not isinstance(obj, dict):
                 yield RowError(lineno, "expected a JSON object")
@@ -180,27 +193,28 @@ def make_jsonl_reader(task: str | None) -> Callable[[Path], Iterator[RowResult]]
 def _jsonl_row(obj: dict, lineno: int, source_task: str | None) -> RowResult:
     task = obj.get("task")
     if task not in ALL_TASKS:
-        return RowError(lineno, f"unknown task {task!r}")
+        return RowError(lineno, f"unknown task; expected one of {list(ALL_TASKS)}", "task")
     if source_task is not None and task != source_task:
-        return RowError(lineno, f"task {task!r} does not match the source's task {source_task!r}")
+        return RowError(lineno, f"task does not match the source's task {source_task!r}", "task")
     post = obj.get("post")
     if not isinstance(post, str) or not post.strip():
-        return RowError(lineno, "missing or empty post")
+        return RowError(lineno, "missing or empty post", "post")
     labels = obj.get("labels")
     if not isinstance(labels, list) or not all(isinstance(x, (str, int)) for x in labels):
-        return RowError(lineno, "labels must be a list of strings")
+        return RowError(lineno, "labels must be a list of strings", "labels")
     labels = [str(x) for x in labels]
     explanation = obj.get("explanation")
     if explanation is not None and not isinstance(explanation, str):
-        return RowError(lineno, "explanation must be a string or null")
+        return RowError(lineno, "explanation must be a string or null", "explanation")
     if task == IMHI_TASK:
         if not obj.get("instruction") or not obj.get("response"):
-            return RowError(lineno, "imhi records need instruction and response")
+            return RowError(lineno, "imhi records need instruction and response", "instruction")
         return RawRow(lineno, post.strip(), [], None, obj["instruction"], obj["response"], task)
     try:
         labels = get_task(task).order_labels(labels)
-    except ValueError as exc:
-        return RowError(lineno, str(exc))
+    except ValueError:
+        return RowError(lineno, f"labels are not valid {task} labels (unknown, missing, or several for a "
+                                "single-label task)", "labels")
     return RawRow(lineno, post.strip(), labels, _post(explanation), task=task)
 
 

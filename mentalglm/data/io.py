@@ -15,9 +15,11 @@ UTF8_BOM = b"\xef\xbb\xbf"
 class DataError(ValueError):
     """Bad input data; the message names the file and, where it applies, the line."""
 
-    def __init__(self, path: str | Path, line: int | None, reason: str):
-        self.path, self.line, self.reason = str(path), line, reason
-        where = f"{path}:{line}" if line is not None else str(path)
+    def __init__(self, path: str | Path, line: int | None, reason: str, column: int | str | None = None):
+        self.path, self.line, self.reason, self.column = str(path), line, reason, column
+        where = str(path) if line is None else f"{path}:{line}"
+        if line is not None and column is not None:
+            where += f":{column}" if isinstance(column, int) else f" (field {column})"
         super().__init__(f"{where}: {reason}")
 
 
@@ -107,7 +109,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(path, lineno, f"not valid JSON ({exc.msg})") from None
+            raise DataError(path, lineno, f"not valid JSON ({exc.msg})", exc.colno) from None
         if not isinstance(obj, dict):
             raise DataError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
         rows.append(obj)

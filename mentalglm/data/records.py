@@ -32,11 +32,6 @@ class Record:
 _FIELDS = tuple(Record.__dataclass_fields__)
 
 
-def normalise_post(post: str) -> str:
-    """The key under which two posts count as duplicates: whitespace runs folded, ends stripped."""
-    return " ".join(post.split())
-
-
 def load_split(data_dir: str | Path, split: str, tasks: list[str] | None = None) -> list[Record]:
     """Load `{data_dir}/{split}.jsonl`, keeping records of `tasks` (all when None).
 

@@ -23,6 +23,7 @@ from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
 from mentalglm.train.val_f1 import evenly_spaced, val_f1, val_subset
 
 PROBE_SIZE = 2
+PROBE_TOKENS = 24
 _ZERO3_LOAD_CONFIG: Any = None  # kept alive for the worker's life: transformers only holds a weak reference
 
 
@@ -95,16 +96,20 @@ def evaluate_loss(engine: Any, examples: list[EncodedExample], batch_size: int, 
     return (totals[0] / totals[1].clamp(min=1)).item()
 
 
-def _probe(engine: Any, examples: list[EncodedExample], pad_id: int, device: Any) -> dict[str, Any]:
+def _probe(engine: Any, tokenizer: Any, device: Any) -> dict[str, Any]:
+    """Logits of a fixed batch of synthetic token ids (never a real post: checkpoints must not hold post text)."""
     import torch
 
-    batch = collate(examples[:PROBE_SIZE], pad_id)
+    special = set(tokenizer.all_special_ids)
+    ordinary = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+    generator = torch.Generator().manual_seed(0)
+    input_ids = ordinary[torch.randint(len(ordinary), (PROBE_SIZE, PROBE_TOKENS), generator=generator)]
+    attention_mask = torch.ones_like(input_ids)
     engine.eval()
     with torch.no_grad():
-        logits = engine(input_ids=batch["input_ids"].to(device),
-                        attention_mask=batch["attention_mask"].to(device)).logits.float().cpu()
+        logits = engine(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits.float().cpu()
     engine.train()
-    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "logits": logits}
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "logits": logits}
 
 
 def _setup_model(cfg: TrainConfig, bf16: bool, ds_config: dict[str, Any]):
@@ -224,7 +229,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             metrics.update(val_f1(engine, tokenizer, f1_records, rank, world, ge.batch_size, ge.max_new_tokens,
                                   zero3))
         state.metrics, state.done = metrics, done
-        probe = _probe(engine, val_ex or train_ex, pad_id, device)
+        probe = _probe(engine, tokenizer, device)
         with tempfile.TemporaryDirectory(prefix=f"mentalglm-ckpt-r{rank}-") as tmp:
             save_checkpoint(engine, Path(tmp), state, tokenizer, rank, zero3, probe)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp),

@@ -89,6 +89,30 @@ def test_duplicates_and_test_posts_are_removed_from_every_task(tmp_path):
     assert [r["post"] for r in _read(out / "test.jsonl")] == ["泄露到测试集的帖子"]
 
 
+def test_test_posts_leave_train_under_the_normalised_key_and_as_near_duplicates(tmp_path):
+    test_post = "我真的撑不下去了，每天晚上都哭到凌晨三点，没有人能理解我的痛苦"
+    test = tmp_path / "test.tsv"
+    test.write_text(f"comment\tmyLabel\texplain\n{test_post}\t5\t解释\n", encoding="utf-8")
+    rows = [
+        "我真的撑不下去了,每天晚上都哭到凌晨三点,没有人能理解我的痛苦",  # half-width punctuation: exact
+        "我真的撑不下去了，每天晚上都哭到凌晨三点，没有人能理解我的痛苦！！！",  # extra punctuation: exact
+        "我真的撑不下去了 每天晚上都哭到凌晨三点 没有人能理解我的痛苦。",  # spaces: exact
+        "转发：我真的撑不下去了，每天晚上都哭到凌晨三点，没有人能理解我的痛苦",  # repost: near
+        "我真的撑不下去了，每天晚上都哭到凌晨四点，没有人能理解我的痛苦",  # one character edited: near
+        "我真的撑不下去了，但是今天和朋友出去玩了，心情好了一点",  # shares a prefix only: kept
+        "今天天气很好",  # unrelated: kept
+    ]
+    train = tmp_path / "train.tsv"
+    train.write_text("comment\tmyLabel\texplain\n" + "".join(f"{r}\t5\t解释\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    stats = build_dataset(DataBuildConfig(out_dir=out, val_fraction=0, sources=[
+        _source("l4", "sos_4k", "suicide_level", train=train, test=test)]))
+    assert [r["post"] for r in _read(out / "train.jsonl")] == rows[5:]
+    assert stats["test_overlap_removed"] == {"suicide_level": {"train": 3}}
+    assert stats["test_near_duplicates_removed"] == {"suicide_level": {"train": 2}}
+    assert stats["near_duplicate_rule"] == {"shingle_chars": 3, "jaccard_at_least": 0.8}
+
+
 def test_val_carve_is_stratified_and_deterministic():
     labels = ["高自杀风险"] * 60 + ["低自杀风险"] * 40
     records = [Record(f"s-train-{i:06d}", "suicide_risk", "s", "train", f"p{i}", [lab], None, "", "")
@@ -111,8 +135,8 @@ def test_skip_mode_records_every_skipped_row(tmp_path):
     stats = build_dataset(DataBuildConfig(out_dir=out, val_fraction=0, on_bad_row="skip",
                                           sources=[_source("l4", "sos_4k", "suicide_level", train=raw)]))
     assert stats["skipped_rows"] == [
-        {"file": str(raw), "line": 3, "reason": "level 12 outside 0-10"},
-        {"file": str(raw), "line": 4, "reason": "empty post (column comment)"}]
+        {"file": str(raw), "line": 3, "column": 2, "reason": "level 12 outside 0-10 (column myLabel)"},
+        {"file": str(raw), "line": 4, "column": 1, "reason": "empty post (column comment)"}]
     rows = _read(out / "train.jsonl")
     assert [r["labels"] for r in rows] == [["1"], ["0"]]
     assert rows[1]["explanation"] is None and "理由" not in rows[1]["response"]
@@ -134,16 +158,19 @@ def test_shared_data_counts(shared_data, tmp_path):
     for source in cfg.sources:
         source.splits = {k: shared_data / v.relative_to("../shared/data") for k, v in source.splits.items()}
     stats = build_dataset(cfg)
-    assert stats["before_val_carve"] == {"cognitive_distortion": {"train": 2722}, "suicide_risk": {"train": 815},
-                                         "suicide_level": {"train": 2543, "val": 636}}
+    # posts equal after NFKC, case, whitespace and punctuation folding count once
+    assert stats["duplicates_removed"] == {"cognitive_distortion": {"train": 5}, "suicide_risk": {"train": 1},
+                                           "suicide_level": {"train": 2}}
+    assert stats["before_val_carve"] == {"cognitive_distortion": {"train": 2717}, "suicide_risk": {"train": 814},
+                                         "suicide_level": {"train": 2541, "val": 636}}
     counts = stats["counts"]
-    for task, total in {"cognitive_distortion": 2722, "suicide_risk": 815, "suicide_level": 3179}.items():
+    for task, total in {"cognitive_distortion": 2717, "suicide_risk": 814, "suicide_level": 3177}.items():
         assert counts["train"][task]["total"] + counts["val"][task]["total"] == total
     assert counts["train"]["suicide_level"]["labels"]["0"] == 161
     cd = Counter()
     for split in ("train", "val"):
         cd.update(counts[split]["cognitive_distortion"]["labels"])
-    assert [cd[lab] for lab in ("非此即彼", "以偏概全", "心理过滤", "乱贴标签", "罪责归他")] == [63, 112, 301, 1574, 21]
+    assert [cd[lab] for lab in ("非此即彼", "以偏概全", "心理过滤", "乱贴标签", "罪责归他")] == [63, 111, 301, 1570, 21]
 
 
 def test_shared_data_with_crlf_test_split_removes_test_posts(shared_data, tmp_path):

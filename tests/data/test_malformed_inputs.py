@@ -1,4 +1,7 @@
-"""Strict mode: each malformed input is an error naming file and line, and nothing is written."""
+"""Strict mode: each malformed input is an error naming file, line and column (never a value of the row), and
+nothing is written."""
+
+import re
 
 import pytest
 
@@ -49,7 +52,7 @@ CASES = [
     ("jsonl-wrong-task", "jsonl", "suicide_risk",
      '{"task": "suicide_level", "post": "x", "labels": ["3"]}\n', 1, "does not match"),
     ("jsonl-two-labels-single-task", "jsonl", "suicide_risk",
-     '{"task": "suicide_risk", "post": "x", "labels": ["高自杀风险", "低自杀风险"]}\n', 1, "exactly one"),
+     '{"task": "suicide_risk", "post": "x", "labels": ["高自杀风险", "低自杀风险"]}\n', 1, "several"),
     ("imhi-missing-answer-column", "imhi", "imhi", 'query\n"Consider this post: ""x"" Question: y"\n', 1, "header lacks"),
     ("imhi-empty-answer", "imhi", "imhi",
      'query,gpt-3.5-turbo\n"Consider this post: ""x"" Question: y?","Yes. Reasoning: z"\n"q",""\n', 3, "empty"),
@@ -67,8 +70,12 @@ def test_malformed_row_names_file_and_line_and_writes_nothing(tmp_path, case):
                                                 "splits": {"train": raw}}])
     with pytest.raises(DataError) as err:
         build_dataset(cfg)
-    assert str(err.value).startswith(f"{raw}:{line}: "), str(err.value)
+    assert str(err.value).startswith(f"{raw}:{line}"), str(err.value)
     assert words in err.value.reason
+    # the message names file, line and column but never quotes a value of the row
+    values = {v for row in text.splitlines()[1:] for v in re.split(r'[\t,"]+', row)}
+    quoted = [v for v in values if len(v) >= 2 and not v.isascii() and v in str(err.value)]
+    assert quoted == [], str(err.value)
     assert not out.exists(), "a failed build must leave nothing behind"
 
 
@@ -106,3 +113,15 @@ def test_failed_rebuild_keeps_previous_output_intact(tmp_path):
         build_dataset(cfg)
     assert (tmp_path / "out" / "train.jsonl").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["stats.json", "train.jsonl"]
+
+
+def test_a_malformed_row_names_its_column():
+    from mentalglm.data.formats import read_sos_4k
+    from pathlib import Path
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "l4.tsv"
+        raw.write_text(L4_HEADER + "我想死，真的\t七级\t解释\n", encoding="utf-8")
+        (error,) = list(read_sos_4k(raw))
+    assert (error.line, error.column, error.reason) == (2, 2, "level must be an integer 0-10 (column myLabel)")
