@@ -1,7 +1,8 @@
 """Records -> training sequences in GLM-4's chat format, with loss on the response tokens only.
 
 A sequence is `prompt + response + <|endoftext|>`, the prompt rendered by the tokenizer's chat template
-(`[gMASK]<sop><|user|>\\n{instruction}<|assistant|>\\n`). When it is longer than `max_seq_len`, the post is
+(`[gMASK]<sop><|user|>\\n{instruction}<|assistant|>\\n`). Instruction and response are encoded as plain text
+(`mentalglm.model.prompt_ids`): a special-token string inside a post never becomes a control token. When it is longer than `max_seq_len`, the post is
 shortened first (down to `min_post_chars`); then the explanation is cut from its end; the label sentence is
 never cut.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mentalglm.data.records import Record
-from mentalglm.model.chat_format import render_prompt
+from mentalglm.model.prompt_ids import prompt_encoder
 from mentalglm.tasks import EXPLANATION_MARKER
 
 IGNORE_INDEX = -100
@@ -35,10 +36,6 @@ class EncodedExample:
 
 class SequenceTooLongError(ValueError):
     """Even the shortest allowed prompt plus the label sentence does not fit `max_seq_len`."""
-
-
-def _ids(tokenizer: Any, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 def _label_sentence(response: str) -> str:
@@ -66,8 +63,9 @@ def encode_example(record: Record, tokenizer: Any, max_seq_len: int, min_post_ch
     Raises:
         SequenceTooLongError: the shortest prompt plus the label sentence exceeds `max_seq_len`.
     """
-    response_ids = _ids(tokenizer, record.response) + [tokenizer.eos_token_id]
-    prompt_ids = _ids(tokenizer, render_prompt(tokenizer, record.instruction))
+    encoder = prompt_encoder(tokenizer)
+    response_ids = encoder.text_ids(record.response) + [tokenizer.eos_token_id]
+    prompt_ids = encoder.instruction_ids(record.instruction)
     post_truncated = response_truncated = False
     if len(prompt_ids) + len(response_ids) > max_seq_len:
         # Binary search for the longest post prefix that fits beside the whole response.
@@ -76,16 +74,16 @@ def encode_example(record: Record, tokenizer: Any, max_seq_len: int, min_post_ch
         best = lo
         while lo <= hi:
             mid = (lo + hi) // 2
-            n = len(_ids(tokenizer, render_prompt(tokenizer, _instruction_with_post(record, mid))))
+            n = len(encoder.instruction_ids(_instruction_with_post(record, mid)))
             if n + len(response_ids) <= max_seq_len:
                 best, lo = mid, mid + 1
             else:
                 hi = mid - 1
-        prompt_ids = _ids(tokenizer, render_prompt(tokenizer, _instruction_with_post(record, best)))
+        prompt_ids = encoder.instruction_ids(_instruction_with_post(record, best))
         post_truncated = best < full
     room = max_seq_len - len(prompt_ids)
     if len(response_ids) > room:
-        label_len = len(_ids(tokenizer, _label_sentence(record.response)))
+        label_len = len(encoder.text_ids(_label_sentence(record.response)))
         if label_len > room:
             raise SequenceTooLongError(
                 f"record {record.id}: prompt ({len(prompt_ids)} tokens with the post at its shortest) plus the "

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mentalglm.config.schema import ModelConfig
-from mentalglm.model.chat_format import render_prompt, stop_token_ids
+from mentalglm.model.chat_format import stop_token_ids
+from mentalglm.model.prompt_ids import left_pad, prompt_encoder
 
 
 def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merge: bool = True,
@@ -55,17 +56,17 @@ def generate_responses(model: Any, tokenizer: Any, instructions: Sequence[str], 
     import torch
     from tqdm import tqdm
 
-    tokenizer.padding_side = "left"
-    prompts = [render_prompt(tokenizer, text) for text in instructions]
-    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    encoder = prompt_encoder(tokenizer)
+    prompts = [encoder.instruction_ids(text) for text in instructions]
+    lengths = [len(p) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
     answers: list[str] = [""] * len(prompts)
     device = next(model.parameters()).device
     stops = stop_token_ids(tokenizer)
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc="generating", unit="batch", disable=not progress):
-        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = {k: v.to(device) for k, v in enc.items()}
+        input_ids, attention_mask = left_pad([prompts[i] for i in batch], tokenizer.pad_token_id)
+        enc = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
                                  eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, synced_gpus=synced_gpus)

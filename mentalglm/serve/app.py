@@ -169,7 +169,7 @@ class MentalGLMServer:
         if sum(len(m["content"]) for m in messages) > self.settings.max_post_chars * 4:
             raise HTTPException(413, "messages are longer than the service accepts (serve.max_post_chars x 4)")
         prompt = self.engine.chat_prompt(messages)
-        prompt_tokens = self.engine.count_tokens(prompt)
+        prompt_tokens = len(prompt)
         if prompt_tokens > self.settings.max_prompt_tokens:
             raise HTTPException(413, f"prompt has {prompt_tokens} tokens; the limit is "
                                      f"{self.settings.max_prompt_tokens} (serve.max_prompt_tokens)")
@@ -181,7 +181,8 @@ class MentalGLMServer:
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         (answer,) = await self._generate([request])
         log.info("chat: %d prompt tokens, %d completion tokens", answer.prompt_tokens, answer.completion_tokens)
-        return {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
+        extra = {"prompt_token_ids": list(prompt)} if body.return_token_ids else {}
+        return {**extra, "id": completion_id, "object": "chat.completion", "created": int(time.time()),
                 "model": self.model_id,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
                              "finish_reason": answer.finish_reason}],

@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from mentalglm.config.schema import ModelConfig
-from mentalglm.model.chat_format import render_prompt, stop_token_ids
+from mentalglm.model.chat_format import stop_token_ids
+from mentalglm.model.prompt_ids import left_pad, prompt_encoder
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One prompt (already in the chat format) and how to answer it."""
+    """One prompt (token ids in the chat format, from `instruction_prompt`/`chat_prompt`) and how to answer it."""
 
-    prompt: str
+    prompt_ids: tuple[int, ...]
     max_new_tokens: int
     min_new_tokens: int = 0
     temperature: float = 0.0
@@ -80,22 +81,22 @@ class GenerationEngine:
             torch.set_num_threads(threads)
         self.device = "cuda" if use_gpu else "cpu"
         self.model, self.tokenizer = load_for_generation(model_cfg, checkpoint, merge, self.device)
-        self.tokenizer.padding_side = "left"
+        self.encoder = prompt_encoder(self.tokenizer)
         self.stops = stop_token_ids(self.tokenizer)
 
     # ------------------------------------------------------------------ prompts
-    def instruction_prompt(self, instruction: str) -> str:
-        """The chat-format prompt for one user instruction (what training and evaluation use)."""
-        return render_prompt(self.tokenizer, instruction)
+    def instruction_prompt(self, instruction: str) -> tuple[int, ...]:
+        """The chat-format prompt ids for one user instruction (what training and evaluation use)."""
+        return tuple(self.encoder.instruction_ids(instruction))
 
-    def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
-        """The chat-format prompt for an OpenAI message list (system/user/assistant turns)."""
-        prompt = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-        return prompt if prompt.endswith("\n") else prompt + "\n"
+    def chat_prompt(self, messages: Sequence[dict[str, str]]) -> tuple[int, ...]:
+        """The chat-format prompt ids for an OpenAI message list; message contents are plain text, so a message
+        holding `<|assistant|>` cannot open a turn."""
+        return tuple(self.encoder.prompt_ids(list(messages)))
 
-    def count_tokens(self, prompt: str) -> int:
-        """Tokens of `prompt` as the model will see it."""
-        return len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    def decode_prompt(self, prompt_ids: Sequence[int]) -> str:
+        """The prompt as text (control tokens shown), for checks and debugging."""
+        return self.tokenizer.decode(list(prompt_ids), skip_special_tokens=False)
 
     # ------------------------------------------------------------------ generation
     def _generate_kwargs(self, request: GenerationRequest, max_new_tokens: int) -> dict[str, Any]:
@@ -120,9 +121,8 @@ class GenerationEngine:
         for _, group in groupby(order, key=lambda i: (requests[i].sampling_key, requests[i].min_new_tokens)):
             rows = list(group)
             longest = max(requests[i].max_new_tokens for i in rows)
-            enc = self.tokenizer([requests[i].prompt for i in rows], return_tensors="pt", padding=True,
-                                 add_special_tokens=False)
-            enc = {k: v.to(self.device) for k, v in enc.items()}
+            input_ids, attention_mask = left_pad([requests[i].prompt_ids for i in rows], self.tokenizer.pad_token_id)
+            enc = {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
             cancelled = _Cancelled([requests[i].cancel for i in rows], enc["input_ids"].shape[1])
             with torch.no_grad():
                 out = self.model.generate(**enc, **self._generate_kwargs(requests[rows[0]], longest),
@@ -155,8 +155,8 @@ class GenerationEngine:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        enc = self.tokenizer([request.prompt], return_tensors="pt", add_special_tokens=False)
-        enc = {k: v.to(self.device) for k, v in enc.items()}
+        input_ids, attention_mask = left_pad([request.prompt_ids], self.tokenizer.pad_token_id)
+        enc = {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
         kwargs = self._generate_kwargs(request, request.max_new_tokens)
         criterion = _Cancelled([request.cancel], enc["input_ids"].shape[1], stats)
         kwargs.update(streamer=streamer, stopping_criteria=StoppingCriteriaList([criterion]))

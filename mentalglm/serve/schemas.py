@@ -116,6 +116,8 @@ class ChatRequest(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     n: int = Field(1, ge=1, le=1, description="one choice per request")
     stream: bool = False
+    return_token_ids: bool = Field(False, description="vLLM extension: also return the prompt's token ids "
+                                                      "(`prompt_token_ids`), e.g. to audit what the model read")
 
 
 class ErrorBody(BaseModel):

@@ -1,0 +1,116 @@
+"""Prompts as token ids, where only the chat template may put control tokens.
+
+A post may contain the literal text `<|assistant|>` or `<|endoftext|>`. Tokenising the rendered prompt as one
+string would turn that text into the real control tokens, so a post could forge an assistant turn or end the
+sequence. Here the template is rendered with a placeholder for each message's content; the template's own text
+is tokenised as usual (its control tokens become control ids) and each content is tokenised as plain text
+(special-token strings split into ordinary tokens). Training, evaluation and serving all build prompts here.
+
+Thread safety: encoding uses two private copies of the tokenizer's backend (one that matches special tokens, one
+that does not), never the shared `transformers` wrapper, whose padding and special-token settings are flipped
+per call; the copies are never reconfigured, so concurrent encodes from several threads are safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Sequence
+
+_SENTINEL = "\ue000{}\ue001"  # private-use characters: no template or tokenizer gives them meaning
+
+
+class PromptEncoder:
+    """Encodes chat prompts and plain text for one tokenizer (see the module docstring)."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            from tokenizers import Tokenizer
+
+            self._control = Tokenizer.from_str(backend.to_str())
+            self._control.no_padding()
+            self._control.no_truncation()
+            self._control.encode_special_tokens = False
+            self._plain = Tokenizer.from_str(backend.to_str())
+            self._plain.no_padding()
+            self._plain.no_truncation()
+            self._plain.encode_special_tokens = True
+        else:  # a slow (Python) tokenizer: no backend to copy
+            self._control = self._plain = None
+        self._lock = threading.Lock()
+
+    def text_ids(self, text: str) -> list[int]:
+        """`text` as plain text: a special-token string in it becomes ordinary tokens, never a control id."""
+        if not text:
+            return []
+        if self._plain is not None:
+            return self._plain.encode(text, add_special_tokens=False).ids
+        with self._lock:
+            return self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+
+    def _template_ids(self, text: str) -> list[int]:
+        if not text:
+            return []
+        if self._control is not None:
+            return self._control.encode(text, add_special_tokens=False).ids
+        with self._lock:
+            return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def prompt_ids(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> list[int]:
+        """Token ids of the chat template applied to `messages` (OpenAI-style role/content dicts).
+
+        With `add_generation_prompt` the prompt ends with the assistant tag and a newline (GLM-4 answers on a new
+        line).
+
+        Raises:
+            ValueError: the chat template does not render each message's content exactly once, in order.
+        """
+        placeholders = [_SENTINEL.format(i) for i in range(len(messages))]
+        with self._lock:  # apply_chat_template reads shared state; rendering is cheap next to encoding
+            rendered = self.tokenizer.apply_chat_template(
+                [{"role": m["role"], "content": p} for m, p in zip(messages, placeholders)], tokenize=False,
+                add_generation_prompt=add_generation_prompt)
+        if add_generation_prompt and not rendered.endswith("\n"):
+            rendered += "\n"
+        ids: list[int] = []
+        rest = rendered
+        for message, placeholder in zip(messages, placeholders):
+            before, found, rest = rest.partition(placeholder)
+            if not found:
+                raise ValueError("the tokenizer's chat template does not render message content verbatim; "
+                                 "it cannot be used with MentalGLM's prompt encoding")
+            ids += self._template_ids(before) + self.text_ids(message["content"])
+        return ids + self._template_ids(rest)
+
+    def instruction_ids(self, instruction: str) -> list[int]:
+        """Token ids of the prompt for one user instruction (what training, evaluation and /v1/analyze use)."""
+        return self.prompt_ids([{"role": "user", "content": instruction}])
+
+
+_ENCODERS: "weakref.WeakKeyDictionary[Any, PromptEncoder]" = weakref.WeakKeyDictionary()
+_ENCODERS_LOCK = threading.Lock()
+
+
+def prompt_encoder(tokenizer: Any) -> PromptEncoder:
+    """The (cached) PromptEncoder of `tokenizer`."""
+    with _ENCODERS_LOCK:
+        encoder = _ENCODERS.get(tokenizer)
+        if encoder is None:
+            encoder = _ENCODERS[tokenizer] = PromptEncoder(tokenizer)
+        return encoder
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """(input_ids, attention_mask) tensors of `rows`, left-padded with `pad_id` to the longest row."""
+    import torch
+
+    width = max((len(r) for r in rows), default=0)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            input_ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            attention_mask[i, width - len(row):] = 1
+    return input_ids, attention_mask
