@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from dataclasses import dataclass
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ["MENTALGLM_LOG_LEVEL"] = level.upper()  # Ray workers started from here log at the same level
 
 
 def run_verb(name: str, config: str, overrides: list[str], args: argparse.Namespace | None = None) -> int:

@@ -1,5 +1,5 @@
-"""`mentalglm pipeline`: the main job: build data -> create model -> tokenise -> train -> evaluate vs baseline
--> serve smoke (start the service on the adapter, three requests, stop).
+"""`mentalglm pipeline`: the main job: build data -> create model -> tokenise -> train -> (memorise check) ->
+evaluate vs baseline -> serve smoke (start the service on the adapter, three requests, stop).
 
 Each stage runs from its own config file.
 """
@@ -29,9 +29,13 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
 
 
+MEMORISED = "memorised records"
+
+
 def _evaluate_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path, adapter: Path,
-                    timings: dict[str, float]) -> str:
-    """Score the adapter and the TF-IDF baseline on the eval split; return their side-by-side table."""
+                    timings: dict[str, float], memorised: Path | None) -> str:
+    """Score the adapter and the TF-IDF baseline on the eval split (and the memorised-records metrics, when
+    given); return their side-by-side table."""
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.evaluate.baseline import run_baseline
     from mentalglm.evaluate.report import compare_table
@@ -43,7 +47,37 @@ def _evaluate_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path, adapte
     evaluate(eval_cfg, adapter, cfg.eval_split, out / "evaluate", model_name="lora-" + adapter.parent.name)
     run_baseline(eval_cfg, cfg.eval_split, out / "baseline")
     timings["evaluate"] = time.perf_counter() - start
-    return compare_table([out / "evaluate" / "metrics.json", out / "baseline" / "metrics.json"])
+    columns = [out / "evaluate" / "metrics.json", out / "baseline" / "metrics.json"]
+    return compare_table(columns + ([memorised] if memorised else []))
+
+
+def _memorise_stage(cfg: PipelineConfig, model_dir: Path, timings: dict[str, float]) -> tuple[Path, list[list[str]]]:
+    """Train an adapter on the memorise records and score it on them; return its metrics.json and a few of
+    its answers (task, trained answer, model answer)."""
+    import json
+
+    from mentalglm.config.evaluate import EvaluateConfig
+    from mentalglm.config.train import TrainConfig
+    from mentalglm.evaluate.run import evaluate
+    from mentalglm.train import train as run_training
+
+    start = time.perf_counter()
+    data_cfg = load_config(DataBuildConfig, cfg.memorise.data_build)
+    build_dataset(data_cfg)
+    result = run_training(load_config(TrainConfig, cfg.memorise.train, [
+        f"model.name_or_path={model_dir}", f"data.dir={data_cfg.out_dir}"]))
+    eval_cfg = load_config(EvaluateConfig, cfg.evaluate, [f"model.name_or_path={model_dir}",
+                                                          f"data.dir={data_cfg.out_dir}"])
+    out = Path(cfg.out_dir) / "memorised"
+    evaluate(eval_cfg, result.final_dir, "train", out, model_name=MEMORISED)
+    timings["memorise"] = time.perf_counter() - start
+    records = {r.id: r for r in load_split(data_cfg.out_dir, "train")}
+    shown: list[list[str]] = []
+    for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines():
+        p = json.loads(line)
+        if p["task"] not in {row[0] for row in shown}:
+            shown.append([p["task"], records[p["id"]].response, p["raw"]])
+    return out / "metrics.json", shown
 
 
 def run_pipeline(cfg: PipelineConfig) -> dict:
@@ -91,10 +125,13 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
                          "tokens_per_s": m.get("tokens_per_s")}
         train_rows = [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in train_summary.items()]
 
+    memorised, memorised_rows = None, []
+    if cfg.memorise is not None and cfg.evaluate is not None:
+        memorised, memorised_rows = _memorise_stage(cfg, model_dir, timings)
     comparison = ""
     if cfg.evaluate is not None and train_summary.get("final_adapter") not in (None, "None"):
         comparison = _evaluate_stage(cfg, model_dir, data_cfg.out_dir, Path(train_summary["final_adapter"]),
-                                     timings)
+                                     timings, memorised)
 
     smoke: list[dict] = []
     if cfg.serve is not None and train_summary.get("final_adapter") not in (None, "None"):
@@ -119,7 +156,14 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     }
     summary = {"data_dir": str(data_cfg.out_dir), "model_dir": str(model_dir), "records": stats["counts"],
                "tokenization": tok_summary, "train": train_summary, "timings_s": {k: round(v, 2) for k, v in timings.items()},
-               "tasks_in_train": dict(Counter(r.task for r in train)), "serve_smoke": smoke}
+               "tasks_in_train": dict(Counter(r.task for r in train)), "serve_smoke": smoke,
+               "memorised": [{"task": t, "trained": want, "answer": got} for t, want, got in memorised_rows]}
+    memorised_note = (
+        f"The `{MEMORISED}` column scores a second adapter on the records it was trained "
+        "on: it shows that prompts, chat template, loss mask, stop tokens, export, generation and parsing agree "
+        "(the tiny model memorises; it knows no Chinese). Its answers:\n\n"
+        + _table([[t, want, got] for t, want, got in memorised_rows], ["task", "trained answer", "model answer"])
+    ) if memorised_rows else ""
     report = "\n\n".join([
         "# MentalGLM pipeline summary",
         f"Data: `{data_cfg.out_dir}` · model: `{model_dir}`",
@@ -127,6 +171,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         "## Tokenisation (train)\n" + _table([[k, v] for k, v in tok_summary.items()], ["figure", "value"]),
         *(["## Training\n" + _table(train_rows, ["figure", "value"])] if train_rows else []),
         *([f"## Evaluation ({cfg.eval_split})\n" + comparison] if comparison else []),
+        *([memorised_note] if memorised_note else []),
         *(["## Serve smoke\n" + _table([[r["route"], r["status"], f"{r['latency_ms']:.0f}", r["answer"]] for r in smoke],
                                         ["request", "status", "ms", "answer"])] if smoke else []),
         "## Stage times (s)\n" + _table([[k, f"{v:.1f}"] for k, v in timings.items()], ["stage", "seconds"]),

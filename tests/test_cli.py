@@ -48,7 +48,8 @@ def test_bad_data_exits_2_naming_file_and_line(tmp_path):
     result = _run([str(MENTALGLM), "data", "build", "configs/data/sample.yaml", f"out_dir={tmp_path}/o",
                    f"sources.2.splits={{train: {raw}}}"])
     assert result.returncode == 2
-    assert f"{raw}:2: level 42 outside 0-10" in result.stderr
+    assert f"{raw}:2:2: level 42 outside 0-10 (column myLabel)" in result.stderr
+    assert "好累" not in result.stderr  # the row's post is never quoted
     assert not (tmp_path / "o").exists()
 
 
@@ -76,7 +77,12 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
     assert [r["route"] for r in smoke] == ["GET /healthz", "POST /v1/analyze", "POST /v1/chat/completions"]
     assert [r["status"] for r in smoke] == [200, 200, 200]
     assert smoke[0]["answer"] == "mentalglm-local-tiny"
-    assert "| task | metric | lora-local-tiny | tfidf-char-logreg |" in report
+    assert "| task | metric | lora-local-tiny | tfidf-char-logreg | memorised records |" in report
+    memorised = json.loads((work / "runs/pipeline-local/memorised/metrics.json").read_text())["tasks"]
+    assert [memorised[t]["parse_failure_rate"] for t in memorised] == [0.0, 0.0, 0.0]
+    assert (memorised["cognitive_distortion"]["micro_f1"], memorised["suicide_risk"]["high_f1"],
+            memorised["suicide_level"]["weighted_f1"]) == (1.0, 1.0, 1.0)
+    assert [r["answer"] for r in summary["memorised"]] == [r["trained"] for r in summary["memorised"]]
     for name in ("evaluate", "baseline"):
         metrics = json.loads((work / "runs/pipeline-local" / name / "metrics.json").read_text())
         assert set(metrics["tasks"]) == {"cognitive_distortion", "suicide_risk", "suicide_level"}

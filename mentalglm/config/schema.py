@@ -116,6 +116,8 @@ class RunDataConfig(Strict):
 
     dir: Path
     tasks: list[str] = Field(default_factory=lambda: list(SCORED_TASKS))
+    val_split: SplitName = Field("val", description="the split val loss and val F1 are computed on; `train` for a "
+                                                   "memorisation check, where the model is scored on what it saw")
 
     @field_validator("tasks")
     @classmethod
@@ -135,6 +137,14 @@ class RunConfig(Strict):
 
 
 # ---------------------------------------------------------------- pipeline
+class MemoriseStage(Strict):
+    """The main job's "memorised records" check: its own data build and train configs."""
+
+    data_build: Path = Field(description="a data build config of the records to memorise (configs/data/memorise.yaml)")
+    train: Path = Field(description="a train config that trains until they are reproduced "
+                                    "(configs/train/memorise-tiny.yaml)")
+
+
 class PipelineConfig(Strict):
     """`mentalglm pipeline CONFIG`: the main job, its stages given by their own config files."""
 
@@ -145,6 +155,9 @@ class PipelineConfig(Strict):
     evaluate: Path | None = Field(None, description="an evaluate config: score the trained adapter and the "
                                   "TF-IDF baseline on `eval_split`, side by side; None skips it")
     eval_split: Literal["val", "test"] = "test"
+    memorise: MemoriseStage | None = Field(None, description="train a second adapter on a dozen records until "
+                                           "it reproduces them and score it on those records (a correctness "
+                                           "check of the whole chain, shown beside the eval split)")
     serve: Path | None = Field(None, description="a serve config (configs/serve/*.yaml): start the trained "
                                "adapter as a service, send three requests, stop it; None skips the smoke test")
     serve_port: int | None = Field(None, ge=1, le=65535, description="port of the smoke test (default: a free one)")

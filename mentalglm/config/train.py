@@ -60,6 +60,8 @@ class TrainSection(Strict):
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on a bf16 GPU, else fp32")
     gradient_checkpointing: bool = False
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints (and reports)")
+    checkpoint_at_epoch_end: bool = Field(True, description="also checkpoint (and report) at each epoch's end; "
+                                          "off for runs of many tiny epochs")
     eval_batch_size: int = Field(8, ge=1)
     val_subset: int | None = Field(None, ge=1, description="val loss on this many val records (spread over "
                                    "tasks, fixed); None: all")

@@ -21,7 +21,7 @@ def risk_alert(task: str, labels: list[str]) -> bool:
 def analyze_answer(task: str, post: str, raw: str) -> dict:
     """One entry of `/v1/analyze`'s `results` from the model's raw answer to `post`.
 
-    `evidence` holds the spans the explanation quotes with “…” that occur verbatim in the post; quotes the
+    `evidence` holds the spans the explanation quotes with “…” or 「…」 that occur verbatim in the post; quotes the
     post does not contain are left out, so the page never highlights invented text.
     """
     parsed = parse_response(task, raw)

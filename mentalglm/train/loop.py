@@ -7,7 +7,10 @@ randomness is re-seeded from (seed, rank, epoch, micro-batch), so a resumed run 
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +25,8 @@ from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_ch
 from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
 from mentalglm.train.val_f1 import evenly_spaced, val_f1, val_subset
 
+log = logging.getLogger(__name__)
+LOG_LEVEL_ENV = "MENTALGLM_LOG_LEVEL"  # the CLI's --log-level, passed on to Ray workers
 PROBE_SIZE = 2
 PROBE_TOKENS = 24
 _ZERO3_LOAD_CONFIG: Any = None  # kept alive for the worker's life: transformers only holds a weak reference
@@ -144,11 +149,25 @@ def _disable_cpu_shm_comm() -> None:
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
+def _worker_logging() -> None:
+    # A Ray worker has no handler for the library's loggers; with MENTALGLM_LOG_LEVEL set (the CLI sets it from
+    # --log-level), they write to the worker's stderr log at that level.
+    level = os.environ.get(LOG_LEVEL_ENV)
+    logger = logging.getLogger("mentalglm")
+    if level and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level.upper())
+
+
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     """Ray Train worker entry: train, evaluate, checkpoint and report until done (or `stop_after_step`)."""
     import ray.train
     import torch
     from ray.train.torch import get_device
+
+    _worker_logging()
 
     cfg = TrainConfig.model_validate(loop_config["cfg"])
     ctx = ray.train.get_context()
@@ -168,11 +187,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     tok = cfg.tokenization
     train_ex = encode_records(load_split(cfg.data.dir, "train", cfg.data.tasks), tokenizer, tok.max_seq_len,
                               tok.min_post_chars)
-    val_records = load_split(cfg.data.dir, "val", cfg.data.tasks)
+    val_records = load_split(cfg.data.dir, cfg.data.val_split, cfg.data.tasks)
     val_ex = encode_records(evenly_spaced(val_records, cfg.train.val_subset), tokenizer, tok.max_seq_len,
                             tok.min_post_chars)
     f1_records = val_subset(val_records, cfg.train.generate_eval.subset)
     lengths = [len(e) for e in train_ex]
+    log.debug("rank %d: %d train and %d val examples, longest %d tokens, %d posts shortened", rank, len(train_ex),
+              len(val_ex), max(lengths, default=0), sum(e.post_truncated for e in train_ex))
     total = total_steps(len(train_ex), cfg, world)
     spe = steps_per_epoch(len(train_ex), cfg, world)
     if spe < 1:
@@ -258,7 +279,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             if epoch_end:
                 state.epoch, state.step_in_epoch = state.epoch + 1, 0
             stop_here = cfg.train.stop_after_step is not None and state.global_step >= cfg.train.stop_after_step
-            if finished or epoch_end or stop_here or state.global_step % cfg.train.checkpoint_every == 0:
+            at_epoch_end = epoch_end and cfg.train.checkpoint_at_epoch_end
+            if finished or at_epoch_end or stop_here or state.global_step % cfg.train.checkpoint_every == 0:
                 report(done=finished)
             if finished or stop_here:
                 return

@@ -57,7 +57,7 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
     """
     ds = read_deepspeed_config(cfg)
     check_cluster_shape(cfg)
-    for split in ("train", "val"):
+    for split in dict.fromkeys(("train", cfg.data.val_split)):
         if not (Path(cfg.data.dir) / f"{split}.jsonl").exists():
             raise ConfigError(f"data.dir: {cfg.data.dir}/{split}.jsonl not found; build it with "
                               "`mentalglm data build CONFIG`")

@@ -83,5 +83,11 @@ def test_grounding_rate_counts_verbatim_quotes():
     assert set(m) >= {"rouge_1", "rouge_2", "rouge_l", "bleu4"}
 
 
+def test_corner_bracket_quotes_count_and_full_width_text_grounds():
+    post = "药已经攒够了，今晚就结束这一切。ＯＫ"
+    hits, total = grounded_spans("帖子说「药已经攒够了」，“今晚就结束”，「OK」，「明天」。", post)
+    assert hits == ["药已经攒够了", "今晚就结束", "OK"] and total == 4
+
+
 def test_jieba_tokens():
     assert tokenize_zh("我今天很难过") == ["我", "今天", "很", "难过"]
