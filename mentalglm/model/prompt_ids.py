@@ -26,37 +26,31 @@ class PromptEncoder:
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
         backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is not None:
-            from tokenizers import Tokenizer
-
-            self._control = Tokenizer.from_str(backend.to_str())
-            self._control.no_padding()
-            self._control.no_truncation()
-            self._control.encode_special_tokens = False
-            self._plain = Tokenizer.from_str(backend.to_str())
-            self._plain.no_padding()
-            self._plain.no_truncation()
-            self._plain.encode_special_tokens = True
-        else:  # a slow (Python) tokenizer: no backend to copy
-            self._control = self._plain = None
+        # [matching special tokens, not matching them]; None for a slow (Python) tokenizer, which has no backend
+        self._backends = [self._copy(backend, split) for split in (False, True)] if backend is not None else None
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _copy(backend: Any, split_special_tokens: bool) -> Any:
+        from tokenizers import Tokenizer
+
+        copy = Tokenizer.from_str(backend.to_str())
+        copy.no_padding()
+        copy.no_truncation()
+        copy.encode_special_tokens = split_special_tokens
+        return copy
+
+    def _encode(self, text: str, plain: bool) -> list[int]:
+        if not text:
+            return []
+        if self._backends is not None:
+            return self._backends[plain].encode(text, add_special_tokens=False).ids
+        with self._lock:
+            return self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=plain)
 
     def text_ids(self, text: str) -> list[int]:
         """`text` as plain text: a special-token string in it becomes ordinary tokens, never a control id."""
-        if not text:
-            return []
-        if self._plain is not None:
-            return self._plain.encode(text, add_special_tokens=False).ids
-        with self._lock:
-            return self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
-
-    def _template_ids(self, text: str) -> list[int]:
-        if not text:
-            return []
-        if self._control is not None:
-            return self._control.encode(text, add_special_tokens=False).ids
-        with self._lock:
-            return self.tokenizer.encode(text, add_special_tokens=False)
+        return self._encode(text, plain=True)
 
     def prompt_ids(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> list[int]:
         """Token ids of the chat template applied to `messages` (OpenAI-style role/content dicts).
@@ -81,8 +75,8 @@ class PromptEncoder:
             if not found:
                 raise ValueError("the tokenizer's chat template does not render message content verbatim; "
                                  "it cannot be used with MentalGLM's prompt encoding")
-            ids += self._template_ids(before) + self.text_ids(message["content"])
-        return ids + self._template_ids(rest)
+            ids += self._encode(before, plain=False) + self.text_ids(message["content"])
+        return ids + self._encode(rest, plain=False)
 
     def instruction_ids(self, instruction: str) -> list[int]:
         """Token ids of the prompt for one user instruction (what training, evaluation and /v1/analyze use)."""
