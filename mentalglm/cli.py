@@ -178,12 +178,13 @@ def run_verb(name: str, config: str, overrides: list[str], args: argparse.Namesp
     from mentalglm.data.io import DataError
     from mentalglm.evaluate.endpoint import EndpointError
     from mentalglm.model.loading import ModelLoadError
+    from mentalglm.publish import AdapterError
 
     verb = VERBS[name]
     try:
         cfg = load_config(verb.schema, config, overrides)
         verb.run(cfg, args or argparse.Namespace())
-    except (ConfigError, DataError, ModelLoadError, EndpointError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, ModelLoadError, EndpointError, AdapterError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,21 +1,16 @@
 """Run storage that is a local folder or an object-store URI (`s3://bucket/runs`, `gs://…`, `file:///…`).
 
 Ray Train persists checkpoints to a URI itself; what MentalGLM writes beside them (the exported `final/`
-adapter, a sweep's `best/`) is built in a local folder first and then uploaded, and adapters named by URI are
-downloaded into a local cache before loading. pyarrow (a Ray Train dependency) does the transfers.
+adapter, a sweep's `best/`) is built in a local folder first and then uploaded (`mentalglm.publish`, which also
+verifies what readers fetch). pyarrow (a Ray Train dependency) does the transfers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
-
-# Uploaded last: a folder whose marker is there is complete (object stores have no atomic rename).
-COMPLETE_MARKER = "metrics.json"
-
 
 def is_uri(path: str | Path | None) -> bool:
     """True for `scheme://…` locations (object stores, file://), False for plain paths."""
@@ -63,15 +58,31 @@ def read_text(location: str | Path) -> str:
         raise OSError(f"cannot read {location}: {exc}") from None
 
 
-def upload_dir(local: Path, uri: str) -> str:
-    """Copy the folder `local` to `uri`, the completeness marker last; returns `uri`."""
-    fs, root = _filesystem(uri)
-    fs.create_dir(root, recursive=True)
-    files = sorted(p for p in Path(local).rglob("*") if p.is_file())
-    files.sort(key=lambda p: p.name == COMPLETE_MARKER)  # the marker goes last
-    for file in files:
-        upload_file(file, f"{uri.rstrip('/')}/{file.relative_to(local).as_posix()}")
-    return uri
+def write_text(location: str | Path, text: str) -> None:
+    """Write UTF-8 text to a file at a path or URI (an object is replaced whole)."""
+    if not is_uri(location):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        Path(location).write_text(text, encoding="utf-8")
+        return
+    fs, path = _filesystem(str(location))
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as stream:
+        stream.write(text.encode("utf-8"))
+
+
+def delete_file(location: str | Path) -> None:
+    """Remove one file at a path or URI; a missing file is not an error."""
+    if not is_uri(location):
+        Path(location).unlink(missing_ok=True)
+        return
+    fs, path = _filesystem(str(location))
+    try:
+        fs.delete_file(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # pyarrow's "not found" on some stores
+        if exists(location):
+            raise OSError(f"cannot delete {location}: {exc}") from None
 
 
 def upload_file(local: Path, uri: str) -> str:
@@ -103,15 +114,3 @@ def download_dir(uri: str, local: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return local
-
-
-def local_copy(location: str | Path, cache: Path | None = None) -> Path:
-    """A local folder holding `location`: the path itself, or for a URI a cached download (re-fetched only
-    when the cached copy lacks the completeness marker)."""
-    if not is_uri(location):
-        return Path(location)
-    root = cache or Path(os.environ.get("MENTALGLM_CACHE", Path.home() / ".cache" / "mentalglm")) / "remote"
-    target = root / hashlib.sha1(str(location).encode()).hexdigest()[:16]
-    if not target.exists():  # downloads land atomically, so an existing copy is a complete one
-        download_dir(str(location), target)
-    return target

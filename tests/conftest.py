@@ -41,6 +41,8 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from mentalglm.publish import write_manifest
+
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
@@ -48,6 +50,7 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny-serve" / "final"
     peft.save_pretrained(out)
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    write_manifest(out)  # published, as `mentalglm train` publishes final/
     return out
 
 

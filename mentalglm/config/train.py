@@ -11,7 +11,9 @@ from mentalglm.config.schema import RunConfig, Strict
 
 
 class RunSection(Strict):
-    """Where a run lives: `{storage_path}/{name}/`. Rerunning the same name resumes from its latest checkpoint."""
+    """Where a run lives: `{storage_path}/{name}/`. Rerunning the same name with the same weight-determining
+    settings resumes from its latest checkpoint (or returns at once when it finished); with other settings it is
+    refused unless `on_config_change: resume`."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     storage_path: str = Field("runs", description="local folder, shared mount or object-store URI (s3://…); "
@@ -19,6 +21,10 @@ class RunSection(Strict):
     local_dir: Path = Field(Path("runs"), description="with a URI storage_path: where the driver keeps "
                             "metrics.jsonl and a copy of final/ (final/ is also uploaded beside the checkpoints)")
     seed: int = 0
+    on_config_change: Literal["error", "resume"] = Field(
+        "error", description="a rerun of this name whose model, data, tokenisation, LoRA or optimisation settings "
+        "differ from the stored run: `error` refuses it naming the keys; `resume` continues the stored run with "
+        "the new settings. To start over, choose a new name.")
 
 
 class LoraSection(Strict):

@@ -116,22 +116,49 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_dir_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
     """Build a folder with `fill(tmp)` under a temp name beside `target`, then put it in place of `target`.
 
-    An earlier `target` is replaced only once the new folder is complete; on error nothing is left behind.
+    The new folder is fsync'ed, then swapped in by renames (the old folder is renamed aside first and deleted only
+    once the new one is in place), so `target` is never a half-written folder and an earlier `target` is never
+    deleted before its replacement is complete. On error nothing is left behind.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    old: Path | None = None
     try:
         fill(tmp)
+        _fsync_tree(tmp)
         if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.rename(target, old / target.name)
+        os.rename(tmp, target)
+        _fsync_dir(target.parent)
     except BaseException:
+        if old is not None and not target.exists():
+            os.rename(old / target.name, target)  # put the earlier folder back
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 

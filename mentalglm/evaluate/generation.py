@@ -23,16 +23,14 @@ def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merg
 
     Raises:
         ModelLoadError: the base model cannot be loaded.
-        FileNotFoundError: `adapter` is not a PEFT adapter folder.
+        AdapterError: `adapter` is not a complete, published adapter folder (the message names the file).
     """
-    from mentalglm import storage
     from mentalglm.model.loading import load_model, load_tokenizer
+    from mentalglm.publish import resolve_adapter
 
     tok_cfg = model_cfg
     if adapter is not None:
-        if not storage.exists(storage.join(adapter, "adapter_config.json")):
-            raise FileNotFoundError(f"--checkpoint: {adapter} is not a PEFT adapter folder (no adapter_config.json)")
-        adapter = storage.local_copy(adapter)  # a URI is fetched once into the local cache
+        adapter = resolve_adapter(adapter)  # verified; a URI is fetched into a cache keyed by its manifest
         if (Path(adapter) / "tokenizer_config.json").exists():
             tok_cfg = model_cfg.model_copy(update={"name_or_path": str(adapter)})
     tokenizer = load_tokenizer(tok_cfg)

@@ -73,7 +73,7 @@ def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out
         the metrics.json content.
 
     Raises:
-        ConfigError: missing split or records; FileNotFoundError: `checkpoint` is not an adapter folder.
+        ConfigError: missing split or records; AdapterError: `checkpoint` is not a complete, published adapter.
     """
     records = load_eval_records(cfg, split)
     out = Path(out_dir) if out_dir else Path(cfg.evaluate.out_dir) / split

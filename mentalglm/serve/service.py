@@ -25,14 +25,21 @@ def resolve_checkpoint(cfg: ServeConfig, checkpoint: str | Path | None) -> str |
     flag) or `serve.checkpoint`; None serves the base model.
 
     Raises:
-        ConfigError: the location holds no PEFT adapter.
+        ConfigError: the location holds no complete, published adapter (the message names the file).
     """
+    from mentalglm.publish import AdapterError, read_manifest, verify_folder
+
     location = str(checkpoint) if checkpoint else cfg.serve.checkpoint
     if location is None:
         return None
-    if not storage.exists(storage.join(location, "adapter_config.json")):
-        raise ConfigError(f"serve.checkpoint: {location} is not a PEFT adapter folder (no adapter_config.json); "
-                          "train one with `mentalglm train` or pass --checkpoint runs/NAME/final")
+    try:
+        if storage.is_uri(location):
+            read_manifest(location)  # the replicas fetch and verify every file
+        else:
+            verify_folder(Path(location))
+    except AdapterError as exc:
+        raise ConfigError(f"serve.checkpoint: {exc}; train one with `mentalglm train` or pass --checkpoint "
+                          "runs/NAME/final") from None
     return location if storage.is_uri(location) else str(Path(location).resolve())
 
 

@@ -14,28 +14,38 @@ from typing import Any
 from mentalglm.config import ConfigError
 from mentalglm.config.serve import ServeConfig
 
+MERGED_SOURCE = "mentalglm_merged_from.json"  # which adapter (by manifest hash) a merged folder holds
+
 
 def export_merged(cfg: ServeConfig, adapter: str | Path, out_dir: Path | None = None) -> Path:
     """Merge `adapter` (a folder or URI) into the base model and save model + tokenizer to `out_dir` (default:
     `serve.vllm.merged_dir`, else `{adapter}-merged` beside a local adapter), atomically; an existing export
-    is reused. On a cluster, point merged_dir at shared storage so every GPU worker can load it.
+    is reused only when it was merged from this very adapter (same manifest), else merged again. On a cluster,
+    point merged_dir at shared storage so every GPU worker can load it.
 
     Raises:
         ModelLoadError: the base model cannot be loaded.
     """
-    from mentalglm import storage
+    import json
+
     from mentalglm.data.io import write_dir_atomic
     from mentalglm.evaluate.generation import load_for_generation
+    from mentalglm.publish import read_manifest, resolve_adapter
 
-    local = storage.local_copy(adapter)
+    local = resolve_adapter(adapter)
+    source = {"adapter": str(adapter), "adapter_manifest_sha256": read_manifest(local)[1]}
     out = Path(out_dir or cfg.serve.vllm.merged_dir or local.parent / f"{local.name}-merged")
-    if (out / "config.json").exists():
-        return out
+    try:
+        if json.loads((out / MERGED_SOURCE).read_text(encoding="utf-8")) == source:
+            return out
+    except (OSError, ValueError):
+        pass
     model, tokenizer = load_for_generation(cfg.model, local, merge=True)
 
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        (tmp / MERGED_SOURCE).write_text(json.dumps(source), encoding="utf-8")
 
     write_dir_atomic(out, write)
     return out

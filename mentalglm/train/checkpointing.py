@@ -31,6 +31,7 @@ class TrainerState:
     done: bool = False
     initial_val_loss: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None  # sha256 of the weight-determining settings (mentalglm.train.fingerprint)
 
 
 def _lora_parameters(model: Any) -> list[Any]:
@@ -68,7 +69,16 @@ def _save_adapter(peft_model: Any, path: Path, tokenizer: Any) -> None:
 
 
 def load_checkpoint(engine: Any, ckpt_dir: Path) -> TrainerState:
-    """Restore the engine (weights, optimizer, scheduler) from `ckpt_dir` and return the trainer state."""
-    engine.load_checkpoint(str(ckpt_dir / DEEPSPEED_DIR), tag=_DS_TAG, load_module_strict=False,
-                           load_optimizer_states=True, load_lr_scheduler_states=True)
-    return TrainerState(**json.loads((ckpt_dir / STATE_FILE).read_text(encoding="utf-8")))
+    """Restore the engine (weights, optimizer, scheduler) from `ckpt_dir` and return the trainer state.
+
+    Raises:
+        RuntimeError: DeepSpeed found nothing to load (it returns no path instead of failing), which would
+            otherwise continue from fresh weights at the checkpoint's step.
+    """
+    state = TrainerState(**json.loads((ckpt_dir / STATE_FILE).read_text(encoding="utf-8")))
+    path, _ = engine.load_checkpoint(str(ckpt_dir / DEEPSPEED_DIR), tag=_DS_TAG, load_module_strict=False,
+                                     load_optimizer_states=True, load_lr_scheduler_states=True)
+    if path is None:
+        raise RuntimeError(f"{ckpt_dir / DEEPSPEED_DIR}: DeepSpeed found no checkpoint files to load; refusing to "
+                           f"continue from fresh weights at step {state.global_step}")
+    return state

@@ -20,7 +20,7 @@ from mentalglm.config.train import TrainConfig
 from mentalglm.data.batching import collate, length_grouped_batches, shard_batches
 from mentalglm.data.records import load_split
 from mentalglm.data.tokenization import IGNORE_INDEX, EncodedExample, encode_records
-from mentalglm.storage import local_copy
+from mentalglm.publish import resolve_adapter
 from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
 from mentalglm.train.val_f1 import evenly_spaced, val_f1, val_subset
@@ -137,7 +137,7 @@ def _setup_model(cfg: TrainConfig, bf16: bool, ds_config: dict[str, Any]):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     torch.manual_seed(cfg.run.seed)  # identical fresh LoRA weights on every rank
-    init = local_copy(cfg.train.init_adapter) if cfg.train.init_adapter else None
+    init = resolve_adapter(cfg.train.init_adapter) if cfg.train.init_adapter else None
     return tokenizer, attach_lora(model, cfg.lora, init)
 
 
@@ -210,11 +210,14 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     zero3 = zero_stage(ds_config) == 3
 
     pad_id = tokenizer.pad_token_id
-    state, resumed_from = TrainerState(), None
+    state, resumed_from = TrainerState(fingerprint=loop_config["fingerprint"]), None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as ckpt_dir:
             state = load_checkpoint(engine, Path(ckpt_dir))
+        if state.fingerprint not in (None, loop_config["fingerprint"]) and cfg.run.on_config_change == "error":
+            raise RuntimeError(f"checkpoint at step {state.global_step} was trained with other settings "
+                               f"(fingerprint {state.fingerprint[:12]}, this run {loop_config['fingerprint'][:12]})")
         resumed_from = state.global_step
         if state.global_step >= total:  # a finished run rerun under the same name: nothing left to train
             ray.train.report(state.metrics)

@@ -13,11 +13,13 @@ import yaml
 
 from mentalglm.config import ConfigError, set_key
 from mentalglm.config.train import TrainConfig
-from mentalglm.data.io import write_dir_atomic, write_json_atomic
-from mentalglm import storage
+from mentalglm.data.io import write_json_atomic
+from mentalglm import publish, storage
 from mentalglm.ray_cluster import check_fits, ensure_ray
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.train.deepspeed_config import read_deepspeed_config
+from mentalglm.train.fingerprint import check_rerun, config_fingerprint, differing_keys as fingerprint_keys_differing
+from mentalglm.train.fingerprint import record as record_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +88,10 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
         raise ConfigError(f"lora.target_modules: {unknown} not in {type(skeleton).__name__}; its Linear layers "
                           f"are {sorted(layers)}")
     if cfg.train.init_adapter:
-        if not storage.exists(storage.join(cfg.train.init_adapter, "adapter_config.json")):
-            raise ConfigError(f"train.init_adapter: {cfg.train.init_adapter} is not a PEFT adapter folder")
-        have = adapter_settings(storage.local_copy(cfg.train.init_adapter))
+        try:
+            have = adapter_settings(publish.resolve_adapter(cfg.train.init_adapter))
+        except publish.AdapterError as exc:
+            raise ConfigError(f"train.init_adapter: {exc}") from None
         want = {"r": cfg.lora.r, "target_modules": sorted(cfg.lora.target_modules)}
         if {k: have[k] for k in want} != want:
             raise ConfigError(f"train.init_adapter: adapter has r={have['r']} on {have['target_modules']}, "
@@ -117,30 +120,52 @@ def _config_text(cfg: TrainConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
 
 
-def _already_finished(final_location: str | Path, final_dir: Path, cfg: TrainConfig) -> TrainResult | None:
-    """The earlier result when `final_location` (a folder or URI) holds a finished run of exactly this config,
-    else None; an uploaded final/ is fetched into `final_dir` when the local copy is missing."""
+def _already_finished(final_location: str | Path, final_dir: Path, fingerprint: dict[str, Any],
+                      cfg: TrainConfig) -> TrainResult | None:
+    """The earlier result when `final_location` (a folder or URI) holds a published, finished run with this
+    fingerprint, else None; an uploaded final/ is fetched (and verified) into `final_dir` when the local copy is
+    missing or differs.
+
+    Raises:
+        ConfigError: the published run has another fingerprint and `run.on_config_change` is `error`.
+    """
     try:
-        same = storage.read_text(storage.join(final_location, "config.yaml")) == _config_text(cfg)
+        manifest, _ = publish.read_manifest(final_location)
         metrics = json.loads(storage.read_text(storage.join(final_location, "metrics.json")))
-    except (OSError, ValueError):
+    except (publish.AdapterError, OSError, ValueError):
         return None
-    if not (same and metrics.get("finished")):
+    old = manifest.get("fingerprint") or {}
+    if old.get("sha256") != fingerprint["sha256"]:
+        if cfg.run.on_config_change == "error":
+            changes = "; ".join(fingerprint_keys_differing(old, fingerprint))
+            raise ConfigError(f"run.name: {final_location} holds a finished run trained with other settings; "
+                              f"changed: {changes}. Choose a new run.name to start over, or set "
+                              "run.on_config_change=resume to continue that run with the new settings.")
         return None
-    if storage.is_uri(final_location) and not (final_dir / "metrics.json").exists():
-        shutil.rmtree(final_dir, ignore_errors=True)
-        storage.download_dir(str(final_location), final_dir)
+    if not metrics.get("finished"):
+        return None
+    if storage.is_uri(final_location):
+        fetched = publish.resolve_adapter(final_location)
+        try:
+            publish.verify_folder(final_dir, manifest)
+        except publish.AdapterError:
+            publish.publish_dir(final_dir, lambda tmp: shutil.copytree(fetched, tmp, dirs_exist_ok=True),
+                                manifest.get("fingerprint"))
+    else:
+        publish.verify_folder(final_dir, manifest)
     return TrainResult(final_dir.parent, final_dir, metrics, metrics.get("checkpoint"), str(final_location))
 
 
-def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> Path:
-    """Copy the checkpoint's adapter and tokenizer to `final_dir` with the resolved config and final metrics."""
+def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metrics: dict[str, Any],
+                 fingerprint: dict[str, Any]) -> Path:
+    """Publish the checkpoint's adapter and tokenizer to `final_dir` with the resolved config, final metrics and
+    a manifest carrying the run's fingerprint."""
     def fill(tmp: Path) -> None:
         shutil.copytree(checkpoint_dir / ADAPTER_DIR, tmp, dirs_exist_ok=True)
         (tmp / "config.yaml").write_text(_config_text(cfg), encoding="utf-8")
         write_json_atomic(tmp / "metrics.json", {"checkpoint": str(checkpoint_dir), **metrics})
 
-    return write_dir_atomic(final_dir, fill)
+    return publish.publish_dir(final_dir, fill, fingerprint)
 
 
 def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
@@ -159,12 +184,15 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     remote = storage.is_uri(cfg.run.storage_path)
     run_dir = (Path(cfg.run.local_dir) if remote else Path(cfg.run.storage_path)) / cfg.run.name
     final_location = storage.join(cfg.run.storage_path, cfg.run.name, "final")
-    done = _already_finished(final_location, run_dir / "final", cfg)
+    ds = preflight(cfg)
+    fingerprint = config_fingerprint(cfg, ds)
+    done = _already_finished(final_location, run_dir / "final", fingerprint, cfg)
     if done is not None:
         print(f"[mentalglm train] {final_location} already finished with this config; final adapter: "
               f"{run_dir / 'final'}")
         return done
-    ds = preflight(cfg)
+    check_rerun(cfg, fingerprint)
+    record_fingerprint(cfg, fingerprint)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
     if cfg.ray.cluster is None:
         check_fits(cfg.scaling.num_workers, cfg.scaling.cpus_per_worker, cfg.scaling.use_gpu)
@@ -173,7 +201,7 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
         env["DS_ACCELERATOR"] = "cpu"
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg.model_dump(mode="json"), "deepspeed": ds},
+        train_loop_config={"cfg": cfg.model_dump(mode="json"), "deepspeed": ds, "fingerprint": fingerprint["sha256"]},
         torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=cfg.scaling.use_gpu,
                                      resources_per_worker={"CPU": cfg.scaling.cpus_per_worker},
@@ -193,9 +221,10 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     final_dir = None
     if ckpt is not None and metrics.get("finished"):
         with ckpt.as_directory() as local_ckpt:  # downloads it when the storage is an object store
-            final_dir = export_final(Path(local_ckpt), run_dir / "final", cfg, {**metrics, "checkpoint": ckpt.path})
+            final_dir = export_final(Path(local_ckpt), run_dir / "final", cfg, {**metrics, "checkpoint": ckpt.path},
+                                     fingerprint)
         if remote:
-            storage.upload_dir(final_dir, str(final_location))
+            publish.upload_published(final_dir, str(final_location))
             print(f"[mentalglm train] uploaded final adapter: {final_location}")
         print(f"[mentalglm train] final adapter: {final_dir}")
     elif ckpt is not None:
@@ -243,9 +272,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     stage_final = result.final_dir
     remote = storage.is_uri(cfg.run.storage_path)
     home = Path(cfg.run.local_dir) if remote else Path(cfg.run.storage_path)
-    final = write_dir_atomic(home.resolve() / cfg.run.name / "final",
-                             lambda tmp: shutil.copytree(stage_final, tmp, dirs_exist_ok=True))
+    manifest = publish.verify_folder(stage_final)
+    final = publish.publish_dir(home.resolve() / cfg.run.name / "final",
+                                lambda tmp: shutil.copytree(stage_final, tmp, dirs_exist_ok=True,
+                                                            ignore=shutil.ignore_patterns(publish.MANIFEST)),
+                                manifest.get("fingerprint"))
     location = storage.join(cfg.run.storage_path, cfg.run.name, "final")
     if remote:
-        storage.upload_dir(final, str(location))
+        publish.upload_published(final, str(location))
     return TrainResult(result.run_dir.parent, final, result.metrics, result.checkpoint, str(location))

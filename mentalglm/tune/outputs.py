@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from mentalglm.data.io import write_dir_atomic, write_figure_atomic, write_json_atomic, write_text_atomic
+from mentalglm.data.io import write_figure_atomic, write_json_atomic, write_text_atomic
+from mentalglm.publish import MANIFEST, publish_dir
 
 
 def _trial_rows(result_grid: Any, metric: str, mode: str, space_keys: list[str]) -> list[dict[str, Any]]:
@@ -69,14 +70,16 @@ def plot_sweep(result_grid: Any, metric: str, path: Path) -> None:
     write_figure_atomic(fig, path)
 
 
-def export_best(adapter_dir: Path, trial_config: dict, metrics: dict, best_dir: Path) -> Path:
-    """Copy the best trial's adapter (+ tokenizer) to `best_dir` with its config.yaml and metrics.json."""
+def export_best(adapter_dir: Path, trial_config: dict, metrics: dict, best_dir: Path,
+                fingerprint: dict | None = None) -> Path:
+    """Publish the best trial's adapter (+ tokenizer) to `best_dir` with its config.yaml, metrics.json and a
+    manifest (carrying the trial's fingerprint)."""
     def fill(tmp: Path) -> None:
         for item in adapter_dir.iterdir():
-            if item.is_file() and item.name not in ("config.yaml", "metrics.json"):
+            if item.is_file() and item.name not in ("config.yaml", "metrics.json", MANIFEST):
                 shutil.copy2(item, tmp / item.name)
         (tmp / "config.yaml").write_text(yaml.safe_dump(trial_config, allow_unicode=True, sort_keys=False),
                                          encoding="utf-8")
         write_json_atomic(tmp / "metrics.json", metrics)
 
-    return write_dir_atomic(best_dir, fill)
+    return publish_dir(best_dir, fill, fingerprint)

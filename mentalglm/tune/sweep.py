@@ -15,6 +15,7 @@ from mentalglm.config import ConfigError
 from mentalglm.config.train import ScalingSection, TrainConfig
 from mentalglm.config.tune import TuneConfig
 from mentalglm import storage
+from mentalglm.publish import AdapterError, read_manifest, resolve_adapter, upload_published
 from mentalglm.ray_cluster import copies_that_fit, ensure_ray
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.tune.outputs import export_best, plot_sweep, write_sweep_csv
@@ -137,7 +138,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
             if (sweep_dir / name).exists():
                 storage.upload_file(sweep_dir / name, str(storage.join(store, name)))
         if best_dir is not None:
-            storage.upload_dir(best_dir, str(storage.join(store, "best")))
+            upload_published(best_dir, str(storage.join(store, "best")))
     return SweepResult(sweep_dir, best_dir, best_metrics, rows)
 
 
@@ -151,13 +152,16 @@ def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig, sweep_dir
     trial_id = Path(best.path).name
     metrics = dict(best.metrics or {})
     final = storage.join(trials, str(metrics.get("trial_id", trial_id)), "final")
-    adapter = storage.local_copy(final) if storage.exists(final) else Path(final)
-    if not adapter.exists() and metrics.get("checkpoint_path") and not storage.is_uri(trials):
-        adapter = Path(metrics["checkpoint_path"]) / ADAPTER_DIR
-    if not adapter.exists():
-        log.warning("best trial %s left no adapter", metrics.get("trial_id"))
-        return None, metrics
+    fingerprint = None
+    try:
+        adapter = resolve_adapter(final)
+        fingerprint = read_manifest(adapter)[0].get("fingerprint")
+    except AdapterError:
+        adapter = Path(metrics.get("checkpoint_path") or "") / ADAPTER_DIR
+        if storage.is_uri(trials) or not metrics.get("checkpoint_path") or not adapter.exists():
+            log.warning("best trial %s left no published adapter", metrics.get("trial_id"))
+            return None, metrics
     config = trial_config(base.model_dump(mode="json"), {k: v for k, v in (best.config or {}).items()})
-    best_dir = export_best(adapter, config.model_dump(mode="json"), metrics, sweep_dir / "best")
+    best_dir = export_best(adapter, config.model_dump(mode="json"), metrics, sweep_dir / "best", fingerprint)
     print(f"[mentalglm tune] best trial {metrics.get('trial_id')}: {metric} {metrics.get(metric)}; adapter {best_dir}")
     return best_dir, metrics

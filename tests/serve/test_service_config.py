@@ -34,7 +34,8 @@ def test_bad_serve_values_name_the_key(override, key):
 
 
 def test_checkpoint_must_be_an_adapter_folder(tmp_path):
-    with pytest.raises(ConfigError, match="serve.checkpoint: .* not a PEFT adapter folder"):
+    with pytest.raises(ConfigError, match="serve.checkpoint: .* not a published adapter folder: manifest.json is "
+                                          "missing"):
         resolve_checkpoint(_cfg(), tmp_path)
     assert resolve_checkpoint(_cfg(), None) is None
     assert model_id(_cfg(), None) == "tiny-glm4"
@@ -62,6 +63,20 @@ def test_vllm_path_merges_the_adapter_and_fails_clearly_without_vllm(tiny_model_
     merged = export_merged(cfg, str(tiny_adapter_dir))
     assert (merged / "config.json").exists() and (merged / "tokenizer.json").exists()
     assert not (merged / "adapter_config.json").exists()
+    stamp = (merged / "model.safetensors").stat().st_mtime_ns
+    assert export_merged(cfg, str(tiny_adapter_dir)) == merged  # the same adapter: the merge is reused
+    assert (merged / "model.safetensors").stat().st_mtime_ns == stamp
+    import shutil
+
+    from mentalglm.publish import write_manifest
+
+    other = tmp_path / "other-final"
+    shutil.copytree(tiny_adapter_dir, other)
+    (other / "adapter_model.safetensors").write_bytes((other / "adapter_model.safetensors").read_bytes())
+    (other / "README.md").write_text("retrained")
+    write_manifest(other)
+    assert export_merged(cfg, str(other)) == merged  # another adapter at the same merged_dir: merged again
+    assert (merged / "model.safetensors").stat().st_mtime_ns != stamp
     fields = llm_config(cfg, str(merged), "mentalglm-x")
     assert fields["model_loading_config"] == {"model_id": "mentalglm-x", "model_source": str(merged)}
     assert fields["deployment_config"]["autoscaling_config"]["max_replicas"] == 3
@@ -79,5 +94,5 @@ def test_checkpoint_in_object_storage_is_checked_and_named(tiny_adapter_dir, tmp
     uri = f"file://{tmp_path}/bucket/runs/glm4-x/final"
     assert resolve_checkpoint(_cfg(), uri) == uri
     assert model_id(_cfg(), uri) == "mentalglm-glm4-x"
-    with pytest.raises(ConfigError, match="serve.checkpoint: file://.* not a PEFT adapter folder"):
+    with pytest.raises(ConfigError, match="serve.checkpoint: file://.* manifest.json is missing"):
         resolve_checkpoint(_cfg(), f"file://{tmp_path}/bucket/nothing")

@@ -167,3 +167,68 @@ def test_two_stages_in_object_storage_run_in_order_from_the_previous_adapter(ray
     assert again.final_dir == local / "final"
     assert (local / "final" / "adapter_model.safetensors").read_bytes() == \
         (stored / "final" / "adapter_model.safetensors").read_bytes()
+
+
+def test_a_finished_run_rerun_with_a_changed_lora_r_is_refused_naming_it(make_train_config, zero2_run):
+    storage = zero2_run.run_dir.parent
+    with pytest.raises(ConfigError, match=r"run\.name: .* holds a finished run trained with other settings; "
+                                          r"changed: lora\.alpha: 16\.0 -> 8\.0; lora\.r: 8 -> 4\. Choose a new "
+                                          r"run\.name to start over, or set run\.on_config_change=resume"):
+        train(make_train_config(storage, "lora.r=4", "lora.alpha=8"))
+    # what only steers the run is not in the fingerprint: the finished run is returned at once
+    again = train(make_train_config(storage, "train.checkpoint_every=5", "checkpoint.num_to_keep=3"))
+    assert again.final_dir == zero2_run.final_dir and again.metrics["val_loss"] == zero2_run.metrics["val_loss"]
+
+
+def test_an_adapter_retrained_to_the_same_uri_is_what_evaluate_and_serve_use(ray_cluster, make_train_config,
+                                                                             tiny_model_dir, sample_data_dir,
+                                                                             tmp_path, monkeypatch):
+    import shutil
+
+    import httpx
+    from ray import serve
+
+    from mentalglm.config import load_config
+    from mentalglm.config.evaluate import EvaluateConfig
+    from mentalglm.config.serve import ServeConfig
+    from mentalglm.evaluate.run import evaluate
+    from mentalglm.serve.service import start_service
+    from mentalglm.serve.smoke import free_port
+    from paths import REPO
+
+    monkeypatch.setenv("MENTALGLM_CACHE", str(tmp_path / "cache"))
+    bucket = f"file://{tmp_path}/bucket"
+    quick = ["run.name=retrain", f"run.local_dir={tmp_path / 'local'}", "train.max_steps=2",
+             "train.checkpoint_every=2", "train.lr=0.05"]
+    first = train(make_train_config(bucket, *quick, "run.seed=0"))
+    uri = first.final_location
+    eval_cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
+        f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=12"])
+
+    def answers(checkpoint, name):
+        evaluate(eval_cfg, checkpoint, "test", tmp_path / name)
+        return [json.loads(x)["raw"] for x in (tmp_path / name / "predictions.jsonl").read_text().splitlines()]
+
+    old = answers(uri, "old-by-uri")
+    shutil.rmtree(tmp_path / "bucket" / "retrain")  # the run is deleted and trained again under the same name
+    shutil.rmtree(tmp_path / "local")
+    second = train(make_train_config(bucket, *quick, "run.seed=1"))
+    assert second.final_location == uri
+    new_local = answers(second.final_dir, "new-local")
+    assert new_local != old  # the two adapters answer differently, so the check below can tell them apart
+    assert answers(uri, "new-by-uri") == new_local  # fetched again, not the cached old copy
+    assert len(list((tmp_path / "cache" / "remote").iterdir())) == 2
+
+    cfg = load_config(ServeConfig, REPO / "configs/serve/local.yaml", [
+        f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", f"serve.port={free_port()}",
+        "serve.max_new_tokens=12", "serve.cpus_per_replica=0.5", "serve.torch_threads=1"])
+    from mentalglm.data.records import load_split
+
+    record = load_split(sample_data_dir, "test")[0]
+    url = start_service(cfg, uri)
+    try:
+        r = httpx.post(f"{url}/v1/analyze", json={"post": record.post, "task": record.task}, timeout=120)
+        assert r.status_code == 200, r.text
+        assert r.json()["results"][0]["raw"] == new_local[0]
+    finally:
+        serve.shutdown()
