@@ -34,7 +34,7 @@ def main() -> None:
 
     from mentalglm.config import ModelConfig
     from mentalglm.data.records import load_split
-    from mentalglm.evaluate.generation import generate_responses, load_for_generation
+    from mentalglm.model.inference import generate_responses, load_for_generation
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="mentalglm-bench-") as tmp:

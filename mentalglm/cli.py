@@ -79,7 +79,7 @@ def _baseline(cfg: EvaluateConfig, args: argparse.Namespace) -> None:
 
 
 def _print_headlines(metrics: dict) -> None:
-    from mentalglm.evaluate.metrics import HEADLINE
+    from mentalglm.task_metrics import HEADLINE
 
     for task, m in metrics["tasks"].items():
         key = HEADLINE[task]

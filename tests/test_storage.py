@@ -117,7 +117,7 @@ def test_publish_dir_writes_a_manifest_that_verifies(tmp_path):
 
 def test_an_adapter_is_loaded_from_a_uri(tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch):
     from mentalglm.config import ModelConfig
-    from mentalglm.evaluate.generation import generate_responses, load_for_generation
+    from mentalglm.model.inference import generate_responses, load_for_generation
 
     monkeypatch.setenv("MENTALGLM_CACHE", str(tmp_path / "cache"))
     uri = upload_published(Path(tiny_adapter_dir), f"file://{tmp_path}/bucket/final")

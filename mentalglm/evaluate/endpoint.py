@@ -45,8 +45,9 @@ def chat_once(url: str, instruction: str, max_tokens: int, timeout: float = 120.
 
 def endpoint_generator(url: str, cfg: EvaluateConfig,
                        concurrency: int | None = None) -> Callable[[Sequence[str]], list[str]]:
-    """A generator for `evaluate()` that sends each instruction to the service, `concurrency` at a time
-    (default: `evaluate.batch_size`, so the service can batch them)."""
+    """An answer source (`mentalglm.model.answer_sources.AnswerSource`) for `evaluate()` that sends each
+    instruction to the service, `concurrency` at a time (default: `evaluate.batch_size`, so the service can batch
+    them)."""
 
     def generate(instructions: Sequence[str]) -> list[str]:
         with ThreadPoolExecutor(max_workers=concurrency or cfg.evaluate.batch_size) as pool:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-import unicodedata
 from collections import Counter
 from typing import Sequence
 
-QUOTE_RE = re.compile(r"“([^“”]+)”|「([^「」]+)」")  # the quotes INTERFACE.md names: “…” and 「…」
+from mentalglm.evidence import grounded_spans
+
 
 
 def tokenize_zh(text: str) -> list[str]:
@@ -68,23 +67,6 @@ def corpus_bleu4(preds: Sequence[list[str]], refs: Sequence[list[str]]) -> float
     log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / 4
     brevity = 1.0 if pred_len > ref_len else math.exp(1 - ref_len / pred_len)
     return brevity * math.exp(log_precision)
-
-
-def quoted_spans(explanation: str | None) -> list[str]:
-    """Spans quoted with “…” or 「…」 in an explanation, in order."""
-    return [s.strip() for m in QUOTE_RE.finditer(explanation or "") for s in m.groups() if s and s.strip()]
-
-
-def grounded_spans(explanation: str | None, post: str) -> tuple[list[str], int]:
-    """(quoted spans found verbatim in `post`, number of quoted spans)."""
-    spans = quoted_spans(explanation)
-    flat_post = _flat(post)
-    return [s for s in spans if _flat(s) in flat_post], len(spans)
-
-
-def _flat(text: str) -> str:
-    # INTERFACE.md: a quote is grounded when found in the post after NFKC and whitespace normalisation
-    return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
 def explanation_metrics(generated: Sequence[str | None], references: Sequence[str | None],

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mentalglm.data.io import write_figure_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
-from mentalglm.evaluate.metrics import PARSE_FAILURE
+from mentalglm.task_metrics import PARSE_FAILURE
 from mentalglm.evaluate.scoring import Prediction
 from mentalglm.tasks import TASKS
 

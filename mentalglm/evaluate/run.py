@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from mentalglm.config import ConfigError
 from mentalglm.config.evaluate import EvaluateConfig
@@ -13,6 +13,9 @@ from mentalglm.data.records import Record, load_split
 from mentalglm.evaluate.report import write_outputs
 from mentalglm.evaluate.scoring import parse_answers, score
 from mentalglm.tasks import SCORED_TASKS
+
+if TYPE_CHECKING:
+    from mentalglm.model.answer_sources import AnswerSource
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +38,25 @@ def load_eval_records(cfg: EvaluateConfig, split: str) -> list[Record]:
     return records
 
 
-def local_generator(cfg: EvaluateConfig, checkpoint: str | Path | None) -> Callable[[Sequence[str]], list[str]]:
-    """A function answering instructions with the model in this process, or over Ray actors when
+def local_generator(cfg: EvaluateConfig, checkpoint: str | Path | None) -> AnswerSource:
+    """The answer source of this config: the model in this process, or Ray actors when
     `evaluate.num_workers > 1`."""
+    from mentalglm.model.answer_sources import LocalAnswers, RayActorAnswers
+
     ev = cfg.evaluate
     if ev.num_workers > 1:
-        from mentalglm.evaluate.generation import generate_distributed
         from mentalglm.ray_cluster import check_fits, ensure_ray
 
         ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
         check_fits(ev.num_workers, ev.cpus_per_worker, ev.use_gpu, key="evaluate.num_workers")
-        return lambda instructions: generate_distributed(
-            cfg.model, checkpoint, instructions, ev.num_workers, ev.batch_size, ev.max_new_tokens,
-            ev.merge_adapter, ev.use_gpu, ev.cpus_per_worker)
-
-    from mentalglm.evaluate.generation import generate_responses, load_for_generation
-
-    model, tokenizer = load_for_generation(cfg.model, checkpoint, ev.merge_adapter,
-                                           "cuda" if ev.use_gpu else "cpu")
-    return lambda instructions: generate_responses(model, tokenizer, instructions, ev.batch_size,
-                                                   ev.max_new_tokens, progress=ev.progress)
+        return RayActorAnswers(cfg.model, checkpoint, ev.num_workers, ev.batch_size, ev.max_new_tokens,
+                               ev.merge_adapter, ev.use_gpu, ev.cpus_per_worker)
+    return LocalAnswers(cfg.model, checkpoint, ev.batch_size, ev.max_new_tokens, ev.merge_adapter, ev.use_gpu,
+                        ev.progress)
 
 
 def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out_dir: str | Path | None = None,
-             generator: Callable[[Sequence[str]], list[str]] | None = None, model_name: str | None = None) -> dict:
+             generator: AnswerSource | None = None, model_name: str | None = None) -> dict:
     """Score `checkpoint` (a PEFT adapter folder; None: the base model) on `split` and write the outputs.
 
     Args:
@@ -66,7 +64,7 @@ def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out
         checkpoint: adapter folder.
         split: train, val or test.
         out_dir: where the outputs go (default `evaluate.out_dir/{split}`).
-        generator: answers instructions; default: the model in this process or over Ray actors.
+        generator: the answer source; default: the model in this process or over Ray actors.
         model_name: the `model` field of metrics.json (default: the checkpoint path).
 
     Returns:

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from mentalglm.data.records import Record
 from mentalglm.evaluate.explanations import explanation_metrics
-from mentalglm.evaluate.metrics import task_metrics
+from mentalglm.task_metrics import task_metrics
 from mentalglm.tasks import SCORED_TASKS, parse_response
 
 

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from mentalglm.config.serve import ServeConfig
 from mentalglm.serve.analysis import analyze_answer
-from mentalglm.serve.engine import GenerationEngine, GenerationRequest, GenerationResult, StreamStats
+from mentalglm.model.inference import GenerationEngine, GenerationRequest, GenerationResult, StreamStats
 from mentalglm.serve.schemas import AnalyzeRequest, AnalyzeResponse, ChatRequest, ErrorResponse
 from mentalglm.tasks import SCORED_TASKS, render_instruction
 
@@ -91,8 +91,8 @@ class MentalGLMServer:
         self.model_id = model_id
         self.base_model = cfg.model.name_or_path
         threads = self.settings.torch_threads or max(1, int(self.settings.cpus_per_replica))
-        self.engine = GenerationEngine(cfg.model, checkpoint, self.settings.merge_adapter,
-                                       use_gpu=self.settings.gpus_per_replica > 0, threads=threads)
+        self.engine = GenerationEngine.load(cfg.model, checkpoint, self.settings.merge_adapter,
+                                            use_gpu=self.settings.gpus_per_replica > 0, threads=threads)
         self._generate_batch.set_max_batch_size(self.settings.max_batch_size)
         self._generate_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
         self.created = int(time.time())

@@ -29,7 +29,7 @@ def export_merged(cfg: ServeConfig, adapter: str | Path, out_dir: Path | None = 
     import json
 
     from mentalglm.data.io import write_dir_atomic
-    from mentalglm.evaluate.generation import load_for_generation
+    from mentalglm.model.inference import load_for_generation
     from mentalglm.publish import read_manifest, resolve_adapter
 
     local = resolve_adapter(adapter)

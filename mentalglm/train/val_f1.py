@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mentalglm.data.records import Record
-from mentalglm.evaluate.generation import generate_responses
-from mentalglm.evaluate.metrics import HEADLINE
-from mentalglm.evaluate.scoring import parse_answers, score
-from mentalglm.tasks import SCORED_TASKS
+from mentalglm.model.inference import generate_responses
+from mentalglm.task_metrics import HEADLINE, task_metrics
+from mentalglm.tasks import SCORED_TASKS, parse_response
 
 
 def evenly_spaced(records: list[Record], size: int | None) -> list[Record]:
@@ -48,7 +47,12 @@ def val_f1(engine: Any, tokenizer: Any, records: list[Record], rank: int, world:
         dist.all_gather_object(gathered, pairs)
         pairs = [p for part in gathered for p in part]
     ordered = [answer for _, answer in sorted(pairs)]
-    metrics = score(records, parse_answers(records, ordered), "val", "training")["tasks"]
-    out = {f"val_f1_{task}": m[HEADLINE[task]] for task, m in metrics.items()}
+    out = {}
+    for task in SCORED_TASKS:
+        mine = [(r, a) for r, a in zip(records, ordered) if r.task == task]
+        if mine:
+            parsed = [parse_response(task, a) for _, a in mine]
+            metrics = task_metrics(task, [r.labels for r, _ in mine], [p.labels if p.ok else None for p in parsed])
+            out[f"val_f1_{task}"] = metrics[HEADLINE[task]]
     out["val_f1"] = sum(out.values()) / len(out)
     return out

@@ -1,7 +1,11 @@
-"""The model a replica holds and how it answers: batched generation with per-request limits, and streaming.
+"""The one inference layer: load base model + adapter, and answer prompts, batched or streamed.
 
-Requests of one batch may ask for different lengths and temperatures: greedy requests share one `generate`
-call, sampled ones are grouped by (temperature, top_p), and each answer is cut at its own `max_new_tokens`.
+Evaluation, serving and val F1 during training all answer through `GenerationEngine.generate` (the one generation
+loop): left-padded batches of prompt ids, KV cache, GLM-4's stop tokens, and a per-row stopping criterion so each
+request can be cancelled (client gone, timed out) at the next token. Requests of one batch may ask for different
+lengths and temperatures: greedy requests share one `generate` call, sampled ones are grouped by (temperature,
+top_p), and each answer is cut at its own `max_new_tokens`. `generate_responses` is the same loop for a list of
+instructions (sorted by length so each batch wastes little padding).
 """
 
 from __future__ import annotations
@@ -68,21 +72,55 @@ class _Cancelled:
         return torch.tensor([e.is_set() for e in self.events], dtype=torch.bool, device=input_ids.device)
 
 
+def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merge: bool = True,
+                        device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) ready for generation: base model with the adapter (a published folder or URI, verified;
+    merged into the weights by default, for speed), in eval mode. The tokenizer saved beside the adapter wins
+    over the base model's.
+
+    Raises:
+        ModelLoadError: the base model cannot be loaded.
+        AdapterError: `adapter` is not a complete, published adapter folder (the message names the file).
+    """
+    from mentalglm.model.loading import load_model, load_tokenizer
+    from mentalglm.publish import resolve_adapter
+
+    tok_cfg = model_cfg
+    if adapter is not None:
+        adapter = resolve_adapter(adapter)  # verified; a URI is fetched into a cache keyed by its manifest
+        if (Path(adapter) / "tokenizer_config.json").exists():
+            tok_cfg = model_cfg.model_copy(update={"name_or_path": str(adapter)})
+    tokenizer = load_tokenizer(tok_cfg)
+    model = load_model(model_cfg)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+        if merge:
+            model = model.merge_and_unload()
+    return model.to(device).eval(), tokenizer
+
+
 class GenerationEngine:
-    """Base model + adapter (merged by default) and its tokenizer, on one device."""
+    """A model and its tokenizer on one device, answering `GenerationRequest`s."""
 
-    def __init__(self, model_cfg: ModelConfig, checkpoint: str | Path | None, merge: bool = True,
-                 use_gpu: bool = False, threads: int | None = None):
+    def __init__(self, model: Any, tokenizer: Any, synced_gpus: bool = False):
+        """Args: a loaded causal LM (eval mode) and its tokenizer; `synced_gpus` keeps ZeRO-3 ranks stepping
+        together while they generate."""
+        self.model, self.tokenizer, self.synced_gpus = model, tokenizer, synced_gpus
+        self.device = next(model.parameters()).device
+        self.encoder = prompt_encoder(tokenizer)
+        self.stops = stop_token_ids(tokenizer)
+
+    @classmethod
+    def load(cls, model_cfg: ModelConfig, checkpoint: str | Path | None, merge: bool = True, use_gpu: bool = False,
+             threads: int | None = None) -> "GenerationEngine":
+        """Load base model + adapter (see `load_for_generation`) into an engine."""
         import torch
-
-        from mentalglm.evaluate.generation import load_for_generation
 
         if threads:
             torch.set_num_threads(threads)
-        self.device = "cuda" if use_gpu else "cpu"
-        self.model, self.tokenizer = load_for_generation(model_cfg, checkpoint, merge, self.device)
-        self.encoder = prompt_encoder(self.tokenizer)
-        self.stops = stop_token_ids(self.tokenizer)
+        return cls(*load_for_generation(model_cfg, checkpoint, merge, "cuda" if use_gpu else "cpu"))
 
     # ------------------------------------------------------------------ prompts
     def instruction_prompt(self, instruction: str) -> tuple[int, ...]:
@@ -101,7 +139,7 @@ class GenerationEngine:
     # ------------------------------------------------------------------ generation
     def _generate_kwargs(self, request: GenerationRequest, max_new_tokens: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "use_cache": True, "eos_token_id": self.stops,
-                                  "pad_token_id": self.tokenizer.pad_token_id}
+                                  "pad_token_id": self.tokenizer.pad_token_id, "synced_gpus": self.synced_gpus}
         if request.min_new_tokens:
             kwargs["min_new_tokens"] = request.min_new_tokens
         if request.temperature > 0:
@@ -179,3 +217,23 @@ class GenerationEngine:
             if piece:
                 yield piece
         worker.join()
+
+
+def generate_responses(model: Any, tokenizer: Any, instructions: Sequence[str], batch_size: int = 8,
+                       max_new_tokens: int = 128, progress: bool = False, synced_gpus: bool = False) -> list[str]:
+    """Greedy answers to `instructions` (user turns, rendered in the chat format), in order.
+
+    Prompts are sorted by length so each left-padded batch wastes little; every batch goes through
+    `GenerationEngine.generate`.
+    """
+    from tqdm import tqdm
+
+    engine = GenerationEngine(model, tokenizer, synced_gpus)
+    requests = [GenerationRequest(engine.instruction_prompt(text), max_new_tokens) for text in instructions]
+    order = sorted(range(len(requests)), key=lambda i: -len(requests[i].prompt_ids))
+    answers: list[str] = [""] * len(requests)
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for batch in tqdm(batches, desc="generating", unit="batch", disable=not progress):
+        for i, result in zip(batch, engine.generate([requests[i] for i in batch])):
+            answers[i] = result.text
+    return answers

@@ -1,17 +1,18 @@
-"""The replica's generation engine: per-request lengths inside one batch, stop reasons, cancelling, streaming."""
+"""The one inference layer: per-request lengths inside one batch, stop reasons, cancelling, streaming, and the
+list-of-instructions wrapper evaluation and val F1 use."""
 
 import threading
 
 import pytest
 
 from mentalglm.config import ModelConfig
-from mentalglm.serve.engine import GenerationEngine, GenerationRequest, StreamStats
+from mentalglm.model.inference import GenerationEngine, GenerationRequest, StreamStats, generate_responses
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir, tiny_adapter_dir):
-    return GenerationEngine(ModelConfig(name_or_path=str(tiny_model_dir), dtype="float32"), tiny_adapter_dir,
-                            threads=1)
+    return GenerationEngine.load(ModelConfig(name_or_path=str(tiny_model_dir), dtype="float32"), tiny_adapter_dir,
+                                 threads=1)
 
 
 def test_one_batch_honours_each_requests_length(engine):
@@ -49,3 +50,11 @@ def test_stream_stops_when_cancelled(engine):
     request.cancel.set()
     list(pieces)
     assert stats.completion_tokens < 500
+
+
+def test_generate_responses_answers_in_input_order_whatever_the_batching(engine):
+    texts = [f"考虑一下这个帖子：“{'累' * (i * 7 + 1)}”问题：发帖人的自杀风险是高还是低？" for i in range(5)]
+    one_by_one = [generate_responses(engine.model, engine.tokenizer, [t], max_new_tokens=6)[0] for t in texts]
+    assert generate_responses(engine.model, engine.tokenizer, texts, batch_size=2, max_new_tokens=6) == one_by_one
+    expected = [engine.generate([GenerationRequest(engine.instruction_prompt(t), 6)])[0].text for t in texts]
+    assert one_by_one == expected

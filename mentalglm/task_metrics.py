@@ -1,4 +1,5 @@
-"""Per-task classification metrics, computed the same way every time (scikit-learn underneath).
+"""Per-task classification metrics, beside the task registry (evaluation, val F1 during training and the baseline
+all score with them), computed the same way every time (scikit-learn underneath).
 
 A parse failure is never mapped to a label: in single-label tasks it becomes a class of its own that matches no
 gold label (so it counts against recall and accuracy), in the multi-label task an empty prediction; its rate is
