@@ -190,10 +190,25 @@ def run_verb(name: str, config: str, overrides: list[str], args: argparse.Namesp
     return 0
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse `argv` with options and `key=value` overrides in any order: argparse takes the positionals only up
+    to the first option, so every later `key=value` word is collected here as an override.
+
+    Raises:
+        SystemExit: (parser.error) a leftover word that is neither an option nor `key=value`.
+    """
+    args, extras = parser.parse_known_args(argv)
+    unknown = [word for word in extras if word.startswith("-") or "=" not in word]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.overrides = [*(getattr(args, "overrides", None) or []), *extras]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mentalglm` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     _setup_logging(args.log_level)
     if getattr(args, "compare", None):
         from mentalglm.evaluate.report import compare_table
@@ -217,7 +232,7 @@ def job_main(verb: str, argv: list[str] | None = None) -> int:
     for option in VERBS[verb].options:
         parser.add_argument(*option.flags, **option.kwargs)
     parser.add_argument("overrides", nargs="*", metavar="key=value")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     _setup_logging(args.log_level)
     return run_verb(verb, args.config, args.overrides, args)
 

@@ -86,3 +86,42 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
     for name in ("evaluate", "baseline"):
         metrics = json.loads((work / "runs/pipeline-local" / name / "metrics.json").read_text())
         assert set(metrics["tasks"]) == {"cognitive_distortion", "suicide_risk", "suicide_level"}
+
+
+# each verb with its options first and a key=value override after them (here a key the schema rejects, so the
+# run stops at config validation, exit 2, naming the key: the override reached the config)
+VERB_RUNS = {
+    "data build": ["configs/data/sample.yaml"],
+    "model init": ["configs/model/tiny.yaml"],
+    "train": ["configs/train/local-tiny.yaml"],
+    "tune": ["configs/tune/local-tiny.yaml"],
+    "evaluate": ["configs/evaluate/local-tiny.yaml", "--checkpoint", "runs/x/final", "--split", "val", "--out", "o"],
+    "baseline": ["configs/evaluate/local-tiny.yaml", "--split", "val", "--out", "o"],
+    "serve": ["configs/serve/local.yaml", "--checkpoint", "runs/x/final", "--detach"],
+    "pipeline": ["configs/pipeline/local.yaml"],
+}
+
+
+def test_every_verb_takes_an_override_after_its_options():
+    assert set(VERB_RUNS) == set(VERBS)
+    for verb, words in VERB_RUNS.items():
+        result = _run([str(MENTALGLM), *verb.split(), *words, "no_such_key.x=1"])
+        assert result.returncode == 2, (verb, result.stderr[-500:])
+        assert "no_such_key" in result.stderr and "unrecognized" not in result.stderr, (verb, result.stderr[-500:])
+    parser = build_parser()
+    from mentalglm.cli import parse_args
+
+    args = parse_args(parser, ["serve", "configs/serve/local.yaml", "--checkpoint", "runs/x/final",
+                               "serve.host=0.0.0.0", "serve.port=9000"])
+    assert (args.checkpoint, args.overrides) == ("runs/x/final", ["serve.host=0.0.0.0", "serve.port=9000"])
+    args = parse_args(parser, ["evaluate", "c.yaml", "a=1", "--split", "val", "b=2"])
+    assert (args.split, args.overrides) == ("val", ["a=1", "b=2"])
+
+
+def test_a_real_run_with_overrides_after_options(sample_data_dir, tmp_path):
+    result = _run([str(MENTALGLM), "baseline", "configs/evaluate/local-tiny.yaml", "--split", "test", "--out",
+                   str(tmp_path / "b"), f"data.dir={sample_data_dir}"])
+    assert result.returncode == 0, result.stderr[-1000:]
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["split"] == "test"
+    bad = _run([str(MENTALGLM), "baseline", "configs/evaluate/local-tiny.yaml", "--split", "test", "--oops"])
+    assert bad.returncode == 2 and "unrecognized arguments: --oops" in bad.stderr
