@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-slow install browser
+.PHONY: demo test test-fast test-slow install browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ browser:
 	    fonts-wqy-zenhei >/dev/null) || echo "could not install chromium: the analyst-page test will be skipped"; \
 	else echo "chromium not installed (needs root + apt-get): the analyst-page test will be skipped"; fi
 
+# Every test: the fault-tolerance ones (stop/resume, a killed worker, an interrupted sweep) and ZeRO-3 included.
 test: install browser
 	$(PY) -m pytest -q
+
+# The quick loop for development: everything but the tests marked slow.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
