@@ -7,7 +7,7 @@ from mentalglm.cluster_shape import check_request, load_cluster_shape
 from mentalglm.config import ConfigError, load_config
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
-from mentalglm.train.trainer import check_cluster_shape
+from mentalglm.capacity import runs_at_once
 
 SHAPE = load_cluster_shape(REPO / "cluster.yaml")
 
@@ -42,11 +42,11 @@ def test_requests_that_cannot_fit_name_the_key_and_the_file(bundles, cpus, gpus,
 
 def test_train_serve_and_tune_configs_are_checked_against_the_shape(tmp_path):
     train = load_config(TrainConfig, REPO / "configs/train/glm4-9b-lora.yaml")
-    assert check_cluster_shape(train) == 4  # four 8-GPU runs at once: a sweep's concurrency
+    assert runs_at_once(train.ray, train.scaling) == 4  # four 8-GPU runs at once: a sweep's concurrency
     too_big = load_config(TrainConfig, REPO / "configs/train/glm4-9b-lora.yaml",
                           ["scaling.num_workers=40", "scaling.accelerator_type=A100"])
     with pytest.raises(ConfigError, match="scaling.num_workers: 40 x"):
-        check_cluster_shape(too_big)
+        runs_at_once(too_big.ray, too_big.scaling)
     from mentalglm.serve.service import start_service
 
     serve = load_config(ServeConfig, REPO / "configs/serve/cluster.yaml", ["serve.gpus_per_replica=16"])
@@ -54,4 +54,18 @@ def test_train_serve_and_tune_configs_are_checked_against_the_shape(tmp_path):
         start_service(serve)  # fails before connecting to any Ray
     missing = load_config(TrainConfig, REPO / "configs/train/glm4-9b-lora.yaml", [f"ray.cluster={tmp_path}/none.yaml"])
     with pytest.raises(ConfigError, match="ray.cluster: cannot read"):
-        check_cluster_shape(missing)
+        runs_at_once(missing.ray, missing.scaling)
+
+
+def test_evaluate_actors_are_checked_against_the_cluster_file():
+    from mentalglm.config.evaluate import EvaluateConfig
+    from mentalglm.evaluate.run import local_generator
+
+    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
+        f"ray.cluster={REPO / 'cluster.yaml'}", "evaluate.num_workers=40", "evaluate.use_gpu=true",
+        "evaluate.cpus_per_worker=8"])
+    with pytest.raises(ConfigError, match=r"evaluate\.num_workers: 40 x \(8 CPU, 1 GPU\) need more than the 32"):
+        local_generator(cfg, None)
+    import ray
+
+    assert not ray.is_initialized()  # refused before connecting to (or starting) any Ray

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from mentalglm.config.schema import RunConfig, Strict
-from mentalglm.config.train import RaySection
+from mentalglm.config.schema import RaySection, RunConfig, Strict
 
 
 class EvaluateSection(Strict):

@@ -128,6 +128,17 @@ class RunDataConfig(Strict):
         return tasks
 
 
+class RaySection(Strict):
+    """How the driver reaches Ray: an address (`auto`, `ray://…`) or a local cluster of num_cpus."""
+
+    address: str | None = Field(None, description="None: RAY_ADDRESS if set, else start a local cluster")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster (default: all of this machine)")
+    num_gpus: int | None = Field(None, ge=0)
+    cluster: Path | None = Field(None, description="the cluster's shape: a Ray cluster launcher YAML "
+                                 "(cluster.yaml); requests are checked against its node types before anything "
+                                 "starts, instead of against the nodes running now (they may be autoscaled)")
+
+
 class RunConfig(Strict):
     """Common root of run configs: model, data, tokenisation."""
 

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mentalglm.config.schema import RunConfig, Strict
-from mentalglm.config.train import RaySection
+from mentalglm.config.schema import RaySection, RunConfig, Strict
 
 
 class AutoscalingSection(Strict):

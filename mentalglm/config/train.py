@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mentalglm.config.schema import RunConfig, Strict
+from mentalglm.config.schema import RaySection, RunConfig, Strict  # noqa: F401 (RaySection: old import path)
 
 
 class RunSection(Strict):
@@ -107,17 +107,6 @@ class CheckpointSection(Strict):
     num_to_keep: int | None = Field(2, ge=1)
     metric: str = "val_loss"
     mode: Literal["min", "max"] = "min"
-
-
-class RaySection(Strict):
-    """How the driver reaches Ray: an address (`auto`, `ray://…`) or a local cluster of num_cpus."""
-
-    address: str | None = Field(None, description="None: RAY_ADDRESS if set, else start a local cluster")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster (default: all of this machine)")
-    num_gpus: int | None = Field(None, ge=0)
-    cluster: Path | None = Field(None, description="the cluster's shape: a Ray cluster launcher YAML "
-                                 "(cluster.yaml); requests are checked against its node types before anything "
-                                 "starts, instead of against the nodes running now (they may be autoscaled)")
 
 
 class StageSection(Strict):

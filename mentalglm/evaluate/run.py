@@ -45,10 +45,13 @@ def local_generator(cfg: EvaluateConfig, checkpoint: str | Path | None) -> Answe
 
     ev = cfg.evaluate
     if ev.num_workers > 1:
-        from mentalglm.ray_cluster import check_fits, ensure_ray
+        from mentalglm.capacity import check_capacity
+
+        check_capacity(cfg.ray, ev.num_workers, ev.cpus_per_worker, 1 if ev.use_gpu else 0,
+                       key="evaluate.num_workers")  # with ray.cluster: against its node types, before connecting
+        from mentalglm.ray_cluster import ensure_ray
 
         ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
-        check_fits(ev.num_workers, ev.cpus_per_worker, ev.use_gpu, key="evaluate.num_workers")
         return RayActorAnswers(cfg.model, checkpoint, ev.num_workers, ev.batch_size, ev.max_new_tokens,
                                ev.merge_adapter, ev.use_gpu, ev.cpus_per_worker)
     return LocalAnswers(cfg.model, checkpoint, ev.batch_size, ev.max_new_tokens, ev.merge_adapter, ev.use_gpu,

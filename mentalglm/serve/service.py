@@ -119,20 +119,19 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
     """
     from ray import serve
 
-    from mentalglm.ray_cluster import check_fits, ensure_ray
+    from mentalglm.capacity import check_capacity
+    from mentalglm.ray_cluster import ensure_ray
 
     s = cfg.serve
-    if cfg.ray.cluster is not None:
-        from mentalglm.cluster_shape import check_request, load_cluster_shape
-
-        check_request(load_cluster_shape(cfg.ray.cluster), s.autoscaling.max_replicas if s.autoscaling
-                      else s.num_replicas, s.cpus_per_replica, s.gpus_per_replica, s.accelerator_type,
-                      key="serve.autoscaling.max_replicas" if s.autoscaling else "serve.num_replicas")
+    # Against cluster.yaml the most replicas must fit (the autoscaler adds nodes), checked before connecting to
+    # anything; against the live cluster, the replicas that start now.
+    bound = "max_replicas" if cfg.ray.cluster is not None else "min_replicas"
+    replicas, key = ((getattr(s.autoscaling, bound), f"serve.autoscaling.{bound}") if s.autoscaling
+                     else (s.num_replicas, "serve.num_replicas"))
+    check_capacity(cfg.ray, replicas, s.cpus_per_replica, s.gpus_per_replica, s.accelerator_type, key=key,
+                   unit="replicas")
     app = build_app(cfg, checkpoint)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
-    replicas = s.autoscaling.min_replicas if s.autoscaling else s.num_replicas
-    if cfg.ray.cluster is None and s.cpus_per_replica >= 1 and replicas:
-        check_fits(replicas, int(s.cpus_per_replica), s.gpus_per_replica > 0, key="serve.num_replicas")
     serve.start(http_options={"host": s.host, "port": s.port, "request_timeout_s": s.request_timeout_s + 30})
     serve.run(app, name=s.app_name, route_prefix=s.route_prefix, blocking=False)
     url = url_of(cfg)

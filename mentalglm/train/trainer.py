@@ -15,7 +15,8 @@ from mentalglm.config import ConfigError, set_key
 from mentalglm.config.train import TrainConfig
 from mentalglm.data.io import write_json_atomic
 from mentalglm import publish, storage
-from mentalglm.ray_cluster import check_fits, ensure_ray
+from mentalglm.capacity import runs_at_once
+from mentalglm.ray_cluster import ensure_ray
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.train.deepspeed_config import read_deepspeed_config
 from mentalglm.train.fingerprint import check_rerun, config_fingerprint, differing_keys as fingerprint_keys_differing
@@ -58,7 +59,7 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
             an init adapter whose shape differs from `lora`, a bad DeepSpeed config.
     """
     ds = read_deepspeed_config(cfg)
-    check_cluster_shape(cfg)
+    runs_at_once(cfg.ray, cfg.scaling)
     for split in dict.fromkeys(("train", cfg.data.val_split)):
         if not (Path(cfg.data.dir) / f"{split}.jsonl").exists():
             raise ConfigError(f"data.dir: {cfg.data.dir}/{split}.jsonl not found; build it with "
@@ -97,23 +98,6 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
             raise ConfigError(f"train.init_adapter: adapter has r={have['r']} on {have['target_modules']}, "
                               f"but lora asks r={cfg.lora.r} on {want['target_modules']}")
     return ds
-
-
-def check_cluster_shape(cfg: TrainConfig) -> int | None:
-    """With `ray.cluster` set, check one run's workers fit the cluster's node types; return how many such runs
-    the cluster can hold at once (None without `ray.cluster`).
-
-    Raises:
-        ConfigError: naming scaling.num_workers (or ray.cluster when the file is unreadable).
-    """
-    if cfg.ray.cluster is None:
-        return None
-    from mentalglm.cluster_shape import check_request, load_cluster_shape
-
-    s = cfg.scaling
-    workers = check_request(load_cluster_shape(cfg.ray.cluster), s.num_workers, s.cpus_per_worker,
-                            1 if s.use_gpu else 0, s.accelerator_type if s.use_gpu else None)
-    return workers // s.num_workers
 
 
 def _config_text(cfg: TrainConfig) -> str:
@@ -194,8 +178,6 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     check_rerun(cfg, fingerprint)
     record_fingerprint(cfg, fingerprint)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
-    if cfg.ray.cluster is None:
-        check_fits(cfg.scaling.num_workers, cfg.scaling.cpus_per_worker, cfg.scaling.use_gpu)
     env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(cfg.scaling.cpus_per_worker)}
     if not cfg.scaling.use_gpu:
         env["DS_ACCELERATOR"] = "cpu"

@@ -16,7 +16,8 @@ from mentalglm.config.train import ScalingSection, TrainConfig
 from mentalglm.config.tune import TuneConfig
 from mentalglm import storage
 from mentalglm.publish import AdapterError, read_manifest, resolve_adapter, upload_published
-from mentalglm.ray_cluster import copies_that_fit, ensure_ray
+from mentalglm.capacity import runs_at_once
+from mentalglm.ray_cluster import ensure_ray
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.tune.outputs import export_best, plot_sweep, write_sweep_csv
 from mentalglm.tune.space import check_search_space, trial_config, tune_domains
@@ -32,21 +33,6 @@ class SweepResult:
     best_dir: Path | None
     best_metrics: dict[str, Any]
     rows: list[dict[str, Any]]
-
-
-def max_concurrent_trials(scaling: ScalingSection, cap: int | None = None) -> int:
-    """How many trials run at once: as many as the cluster's CPUs (and GPUs) fit, capped by `cap`.
-
-    Raises:
-        ConfigError: one trial (num_workers x cpus_per_worker, GPUs) does not fit the cluster at all.
-    """
-    fits, cpus, gpus = copies_that_fit(scaling.num_workers, scaling.cpus_per_worker, scaling.use_gpu)
-    if fits < 1:
-        need_cpu = scaling.num_workers * scaling.cpus_per_worker
-        need = f"{need_cpu} CPUs" + (f" and {scaling.num_workers} GPUs" if scaling.use_gpu else "")
-        raise ConfigError(f"scaling: one trial needs {need} ({scaling.num_workers} workers), the Ray cluster "
-                          f"has {cpus:g} CPUs and {gpus:g} GPUs; lower scaling.num_workers or grow the cluster")
-    return min(cap, fits) if cap else fits
 
 
 def _run_trial(params: dict[str, Any], base: dict[str, Any], trials_dir: str, trials_local: str) -> None:
@@ -88,17 +74,15 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from mentalglm.train.trainer import check_cluster_shape, preflight, resolve_paths
+    from mentalglm.train.trainer import preflight, resolve_paths
 
     check_search_space(cfg)
     base_cfg = resolve_paths(TrainConfig.model_validate(cfg.model_dump(exclude={"tune"})))
     preflight(base_cfg)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
-    by_shape = check_cluster_shape(base_cfg)  # an autoscaling cluster: count the nodes it may add, not those up now
-    if by_shape is not None:
-        concurrency = min(by_shape, cfg.tune.max_concurrent_trials or by_shape)
-    else:
-        concurrency = max_concurrent_trials(base_cfg.scaling, cfg.tune.max_concurrent_trials)
+    # as many trials at once as the cluster holds (with ray.cluster: the most its autoscaler may run)
+    fits = runs_at_once(base_cfg.ray, base_cfg.scaling, key="scaling")
+    concurrency = min(fits, cfg.tune.max_concurrent_trials or fits)
     metric, mode = cfg.resolved_metric()
     # Tune's state and the trials' runs go to run storage (a folder or an object-store URI); sweep.csv,
     # sweep.png and best/ are written to a local folder (the same one unless storage is a URI) and uploaded.
