@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mentalglm.config import ConfigError
-from mentalglm.config.train import ScalingSection, TrainConfig
+from mentalglm.config.train import TrainConfig
 from mentalglm.config.tune import TuneConfig
 from mentalglm import storage
 from mentalglm.publish import AdapterError, read_manifest, resolve_adapter, upload_published
