@@ -87,19 +87,23 @@ def _print_headlines(metrics: dict) -> None:
 
 
 def _serve(cfg: ServeConfig, args: argparse.Namespace) -> None:
-    from mentalglm.serve.service import serve_until_interrupted, start_service
+    from mentalglm.serve.service import model_id, resolve_checkpoint, start_service, wait_then_stop
 
+    url = start_service(cfg, args.checkpoint)
     if getattr(args, "detach", False):
-        print(f"serving at {start_service(cfg, args.checkpoint)}/ (left running on the Ray cluster; "
-              f"stop with `serve delete {cfg.serve.app_name}`)")
+        print(f"serving at {url}/ (left running on the Ray cluster; stop with `serve delete {cfg.serve.app_name}`)")
         return
-    serve_until_interrupted(cfg, args.checkpoint)
+    print(f"serving {model_id(cfg, resolve_checkpoint(cfg, args.checkpoint))} at {url}/ (analyst page), "
+          f"{url}/v1/analyze, {url}/v1/chat/completions; Ctrl-C stops", flush=True)
+    wait_then_stop(cfg.serve.app_name)
 
 
 def _pipeline(cfg: PipelineConfig, args: argparse.Namespace) -> None:
     from mentalglm.pipeline import run_pipeline
 
-    run_pipeline(cfg)
+    summary = run_pipeline(cfg)
+    print(summary["report"])
+    print(f"report: {summary['report_path']}")
 
 
 @dataclass(frozen=True)

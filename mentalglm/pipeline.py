@@ -84,7 +84,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     """Run every stage of the main job and write `{out_dir}/summary.md` and `summary.json`.
 
     Returns:
-        the summary (stage timings, record counts, tokenisation figures).
+        the summary (stage timings, record counts, tokenisation figures), with the report's text (`report`) and
+        where it was written (`report_path`).
 
     Raises:
         ConfigError, DataError, ModelLoadError: from the stage that failed.
@@ -179,6 +180,5 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     out = Path(cfg.out_dir)
     write_text_atomic(out / "summary.md", report)
     write_json_atomic(out / "summary.json", summary)
-    print(report)
-    print(f"report: {out / 'summary.md'}")
+    summary["report"], summary["report_path"] = report, str(out / "summary.md")
     return summary

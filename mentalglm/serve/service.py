@@ -164,13 +164,10 @@ def stop_service(app_name: str = "mentalglm") -> None:
     serve.delete(app_name)
 
 
-def serve_until_interrupted(cfg: ServeConfig, checkpoint: str | Path | None = None) -> None:
-    """`mentalglm serve`: start, print the URL, answer until Ctrl-C, then stop."""
-    url = start_service(cfg, checkpoint)
-    print(f"serving {model_id(cfg, resolve_checkpoint(cfg, checkpoint))} at {url}/ (analyst page), "
-          f"{url}/v1/analyze, {url}/v1/chat/completions; Ctrl-C stops", flush=True)
+def wait_then_stop(app_name: str = "mentalglm") -> None:
+    """Block until Ctrl-C, then delete the application (`mentalglm serve` without --detach)."""
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        stop_service(cfg.serve.app_name)
+        stop_service(app_name)

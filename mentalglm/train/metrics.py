@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,19 @@ def progress_line(metrics: dict[str, Any]) -> str:
     parts = [f"step {metrics.get('step')}/{metrics.get('total_steps')}", f"epoch {metrics.get('epoch', 0):.2f}"]
     parts += [f"{k} {metrics[k]:{fmt}}" for k, fmt in PROGRESS_KEYS if isinstance(metrics.get(k), (int, float))]
     return "[mentalglm train] " + " · ".join(parts)
+
+
+def _progress_log() -> logging.Logger:
+    # The callback runs in Ray Train's controller actor, where no handler is set up: its progress lines go to the
+    # actor's stdout, which Ray forwards to the driver's console.
+    logger = logging.getLogger("mentalglm.train.progress")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
 
 
 class MetricsLogger(UserCallback):
@@ -44,7 +59,7 @@ class MetricsLogger(UserCallback):
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "step":
                     writer.add_scalar(f"train/{key}", value, m.get("step", 0))
             writer.flush()
-        print(progress_line(m), flush=True)
+        _progress_log().info(progress_line(m))
 
     def _tensorboard(self):
         if self._writer is None:

@@ -172,8 +172,7 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     fingerprint = config_fingerprint(cfg, ds)
     done = _already_finished(final_location, run_dir / "final", fingerprint, cfg)
     if done is not None:
-        print(f"[mentalglm train] {final_location} already finished with this config; final adapter: "
-              f"{run_dir / 'final'}")
+        log.info("%s already finished with this config; final adapter: %s", final_location, run_dir / "final")
         return done
     check_rerun(cfg, fingerprint)
     record_fingerprint(cfg, fingerprint)
@@ -207,11 +206,11 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
                                      fingerprint)
         if remote:
             publish.upload_published(final_dir, str(final_location))
-            print(f"[mentalglm train] uploaded final adapter: {final_location}")
-        print(f"[mentalglm train] final adapter: {final_dir}")
+            log.info("uploaded final adapter: %s", final_location)
+        log.info("final adapter: %s", final_dir)
     elif ckpt is not None:
-        print(f"[mentalglm train] stopped after step {metrics.get('step')}; rerun with run.name="
-              f"{cfg.run.name} to continue from {ckpt.path}")
+        log.info("stopped after step %s; rerun with run.name=%s to continue from %s", metrics.get("step"),
+                 cfg.run.name, ckpt.path)
     return TrainResult(run_dir, final_dir, metrics, ckpt.path if ckpt else None,
                        str(final_location) if final_dir else None)
 
@@ -247,7 +246,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     result: TrainResult | None = None
     for index in range(len(cfg.stages)):
         stage_cfg = stage_cfgs[0] if index == 0 else _stage_config(cfg, index, result.final_location)
-        print(f"[mentalglm train] stage {index + 1}/{len(cfg.stages)}: {cfg.stages[index].name}")
+        log.info("stage %d/%d: %s", index + 1, len(cfg.stages), cfg.stages[index].name)
         result = run_training(stage_cfg)
         if result.final_dir is None:
             return result

@@ -97,7 +97,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
         {"cpu": 0, "memory": 64 * 1024**2})
     state = storage.join(store, "tuner")
     if tune.Tuner.can_restore(str(state)):
-        print(f"[mentalglm tune] resuming the sweep in {state}; finished trials are not rerun")
+        log.info("resuming the sweep in %s; finished trials are not rerun", state)
         tuner = tune.Tuner.restore(str(state), trainable, resume_unfinished=True, resume_errored=True)
     else:
         asha = cfg.tune.asha
@@ -109,9 +109,9 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
                                         search_alg=_search_alg(cfg, concurrency),
                                         max_concurrent_trials=None if cfg.tune.searcher == "random" else concurrency),
             run_config=tune.RunConfig(name="tuner", storage_path=str(store)))
-    print(f"[mentalglm tune] {cfg.tune.num_samples} samples, up to {concurrency} trials at once "
-          f"({base_cfg.scaling.num_workers} workers x {base_cfg.scaling.cpus_per_worker} CPU each), "
-          f"metric {metric} ({mode})")
+    log.info("%d samples, up to %d trials at once (%d workers x %d CPU each), metric %s (%s)",
+             cfg.tune.num_samples, concurrency, base_cfg.scaling.num_workers, base_cfg.scaling.cpus_per_worker,
+             metric, mode)
     grid = tuner.fit()
     keys = list(cfg.tune.search_space)
     rows = write_sweep_csv(grid, metric, mode, keys, sweep_dir / "sweep.csv")
@@ -147,5 +147,5 @@ def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig, sweep_dir
             return None, metrics
     config = trial_config(base.model_dump(mode="json"), {k: v for k, v in (best.config or {}).items()})
     best_dir = export_best(adapter, config.model_dump(mode="json"), metrics, sweep_dir / "best", fingerprint)
-    print(f"[mentalglm tune] best trial {metrics.get('trial_id')}: {metric} {metrics.get(metric)}; adapter {best_dir}")
+    log.info("best trial %s: %s %s; adapter %s", metrics.get("trial_id"), metric, metrics.get(metric), best_dir)
     return best_dir, metrics
