@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from mentalglm.data.io import DataError, read_text, text_lines
+from mentalglm.data.io import DataError, iter_jsonl, read_text, text_lines
 from mentalglm.tasks import ALL_TASKS, COGNITIVE_DISTORTION_LABELS, IMHI_TASK, get_task
 
 
@@ -171,21 +171,8 @@ def make_jsonl_reader(task: str | None) -> Callable[[Path], Iterator[RowResult]]
     """A reader of unified records (INTERFACE.md) that must all belong to `task` (any task when None)."""
 
     def read_jsonl_records(path: Path) -> Iterator[RowResult]:
-        import json
-
-        text, _ = read_text(path)
-        for lineno, line in enumerate(text_lines(text), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield RowError(lineno, f"not valid JSON ({exc.msg})", exc.colno)
-                continue
-            if not isinstance(obj, dict):
-                yield RowError(lineno, "expected a JSON object")
-                continue
-            yield _jsonl_row(obj, lineno, task)
+        for lineno, obj, error in iter_jsonl(path):
+            yield RowError(lineno, error.reason, error.column) if error else _jsonl_row(obj, lineno, task)
 
     return read_jsonl_records
 

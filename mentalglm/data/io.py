@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -95,23 +95,38 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> None
     _atomic_write(Path(path), write)
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file of objects.
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, DataError | None]]:
+    """(line, object, None) for each non-blank line of a JSON-lines file, or (line, None, error) for a line that is
+    not a JSON object (the error names file, line and column, never the line's text).
 
     Raises:
-        DataError: missing file, or a line that is not a JSON object (names the line).
+        DataError: the file is missing or undecodable.
     """
     text, _ = read_text(path)
-    rows = []
     for lineno, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(path, lineno, f"not valid JSON ({exc.msg})", exc.colno) from None
+            yield lineno, None, DataError(path, lineno, f"not valid JSON ({exc.msg})", exc.colno)
+            continue
         if not isinstance(obj, dict):
-            raise DataError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+            yield lineno, None, DataError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+            continue
+        yield lineno, obj, None
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file of objects.
+
+    Raises:
+        DataError: missing file, or a line that is not a JSON object (names the line).
+    """
+    rows = []
+    for _, obj, error in iter_jsonl(path):
+        if error is not None:
+            raise error
         rows.append(obj)
     return rows
 

@@ -20,8 +20,8 @@ from typing import Any
 from mentalglm import storage
 from mentalglm.config import ConfigError
 from mentalglm.config.train import TrainConfig
+from mentalglm.run_layout import RunLayout
 
-FINGERPRINT_FILE = "run_fingerprint.json"
 _TRAIN_KEYS = ("epochs", "max_steps", "micro_batch_size", "grad_accum", "lr", "weight_decay", "warmup_ratio",
                "schedule", "max_grad_norm", "precision", "init_adapter")
 
@@ -69,30 +69,29 @@ def differing_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def check_rerun(cfg: TrainConfig, fingerprint: dict[str, Any]) -> None:
+def check_rerun(cfg: TrainConfig, layout: RunLayout, fingerprint: dict[str, Any]) -> None:
     """Compare with the fingerprint of the run already stored under `{storage_path}/{name}` (if any).
 
     Raises:
         ConfigError: the stored run was trained with other weight-determining settings (named), and
             `run.on_config_change` is `error`.
     """
-    location = storage.join(cfg.run.storage_path, cfg.run.name, FINGERPRINT_FILE)
     try:
-        old = json.loads(storage.read_text(location))
+        old = json.loads(storage.read_text(layout.fingerprint_location))
     except (OSError, FileNotFoundError, ValueError):
         return
     if old.get("sha256") == fingerprint["sha256"] or cfg.run.on_config_change == "resume":
         return
     changes = differing_keys(old, fingerprint)
     raise ConfigError(
-        f"run.name: {storage.join(cfg.run.storage_path, cfg.run.name)} holds a run trained with other settings; "
+        f"run.name: {layout.store} holds a run trained with other settings; "
         f"changed: {'; '.join(changes)}. Choose a new run.name to start over, or set run.on_config_change=resume "
         "to continue that run with the new settings.")
 
 
-def record(cfg: TrainConfig, fingerprint: dict[str, Any]) -> None:
+def record(layout: RunLayout, fingerprint: dict[str, Any]) -> None:
     """Store the run's fingerprint beside its checkpoints (a file, or an object in the store)."""
-    location = storage.join(cfg.run.storage_path, cfg.run.name, FINGERPRINT_FILE)
+    location = layout.fingerprint_location
     text = json.dumps(fingerprint, indent=2, ensure_ascii=False)
     if storage.is_uri(location):
         storage.write_text(location, text)

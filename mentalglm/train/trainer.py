@@ -17,6 +17,7 @@ from mentalglm.data.io import write_json_atomic
 from mentalglm import publish, storage
 from mentalglm.capacity import runs_at_once
 from mentalglm.ray_cluster import ensure_ray
+from mentalglm.run_layout import RunLayout
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.train.deepspeed_config import read_deepspeed_config
 from mentalglm.train.fingerprint import check_rerun, config_fingerprint, differing_keys as fingerprint_keys_differing
@@ -34,6 +35,7 @@ class TrainResult:
     metrics: dict[str, Any]
     checkpoint: str | None
     final_location: str | None = None  # final/ in run storage: final_dir's path, or its URI when uploaded
+    already_finished: bool = False  # found finished in run storage: no Train run happened, nothing was reported
 
 
 def resolve_paths(cfg: TrainConfig) -> TrainConfig:
@@ -137,7 +139,8 @@ def _already_finished(final_location: str | Path, final_dir: Path, fingerprint: 
                                 manifest.get("fingerprint"))
     else:
         publish.verify_folder(final_dir, manifest)
-    return TrainResult(final_dir.parent, final_dir, metrics, metrics.get("checkpoint"), str(final_location))
+    return TrainResult(final_dir.parent, final_dir, metrics, metrics.get("checkpoint"), str(final_location),
+                       already_finished=True)
 
 
 def export_final(checkpoint_dir: Path, final_dir: Path, cfg: TrainConfig, metrics: dict[str, Any],
@@ -165,17 +168,16 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     from mentalglm.train.metrics import MetricsLogger
 
     cfg = resolve_paths(cfg)
-    remote = storage.is_uri(cfg.run.storage_path)
-    run_dir = (Path(cfg.run.local_dir) if remote else Path(cfg.run.storage_path)) / cfg.run.name
-    final_location = storage.join(cfg.run.storage_path, cfg.run.name, "final")
+    layout = RunLayout.of(cfg.run)
+    run_dir, final_location = layout.home, layout.final_location
     ds = preflight(cfg)
     fingerprint = config_fingerprint(cfg, ds)
-    done = _already_finished(final_location, run_dir / "final", fingerprint, cfg)
+    done = _already_finished(final_location, layout.final_dir, fingerprint, cfg)
     if done is not None:
-        log.info("%s already finished with this config; final adapter: %s", final_location, run_dir / "final")
+        log.info("%s already finished with this config; final adapter: %s", final_location, layout.final_dir)
         return done
-    check_rerun(cfg, fingerprint)
-    record_fingerprint(cfg, fingerprint)
+    check_rerun(cfg, layout, fingerprint)
+    record_fingerprint(layout, fingerprint)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
     env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(cfg.scaling.cpus_per_worker)}
     if not cfg.scaling.use_gpu:
@@ -202,9 +204,9 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     final_dir = None
     if ckpt is not None and metrics.get("finished"):
         with ckpt.as_directory() as local_ckpt:  # downloads it when the storage is an object store
-            final_dir = export_final(Path(local_ckpt), run_dir / "final", cfg, {**metrics, "checkpoint": ckpt.path},
+            final_dir = export_final(Path(local_ckpt), layout.final_dir, cfg, {**metrics, "checkpoint": ckpt.path},
                                      fingerprint)
-        if remote:
+        if layout.remote:
             publish.upload_published(final_dir, str(final_location))
             log.info("uploaded final adapter: %s", final_location)
         log.info("final adapter: %s", final_dir)
@@ -218,9 +220,8 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
 def _stage_config(cfg: TrainConfig, index: int, previous_final: Path | None) -> TrainConfig:
     stage = cfg.stages[index]
     data = cfg.model_dump(mode="json", exclude={"stages"})
-    data["run"]["storage_path"] = str(storage.join(cfg.run.storage_path, cfg.run.name))
-    data["run"]["local_dir"] = str(Path(cfg.run.local_dir) / cfg.run.name)
-    data["run"]["name"] = stage.name
+    child = RunLayout.of(cfg.run).child(stage.name)
+    data["run"].update(storage_path=child.storage_path, local_dir=str(child.local_dir), name=child.name)
     if previous_final is not None:
         data["train"]["init_adapter"] = str(previous_final)
     for key, value in stage.overrides.items():
@@ -251,14 +252,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         if result.final_dir is None:
             return result
     stage_final = result.final_dir
-    remote = storage.is_uri(cfg.run.storage_path)
-    home = Path(cfg.run.local_dir) if remote else Path(cfg.run.storage_path)
+    layout = RunLayout.of(cfg.run)
     manifest = publish.verify_folder(stage_final)
-    final = publish.publish_dir(home.resolve() / cfg.run.name / "final",
+    final = publish.publish_dir(layout.final_dir.resolve(),
                                 lambda tmp: shutil.copytree(stage_final, tmp, dirs_exist_ok=True,
                                                             ignore=shutil.ignore_patterns(publish.MANIFEST)),
                                 manifest.get("fingerprint"))
-    location = storage.join(cfg.run.storage_path, cfg.run.name, "final")
-    if remote:
-        publish.upload_published(final, str(location))
-    return TrainResult(result.run_dir.parent, final, result.metrics, result.checkpoint, str(location))
+    if layout.remote:
+        publish.upload_published(final, str(layout.final_location))
+    return TrainResult(result.run_dir.parent, final, result.metrics, result.checkpoint, str(layout.final_location))

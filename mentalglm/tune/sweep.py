@@ -18,6 +18,7 @@ from mentalglm import storage
 from mentalglm.publish import AdapterError, read_manifest, resolve_adapter, upload_published
 from mentalglm.capacity import runs_at_once
 from mentalglm.ray_cluster import ensure_ray
+from mentalglm.run_layout import RunLayout
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.tune.outputs import export_best, plot_sweep, write_sweep_csv
 from mentalglm.tune.space import check_search_space, trial_config, tune_domains
@@ -35,7 +36,7 @@ class SweepResult:
     rows: list[dict[str, Any]]
 
 
-def _run_trial(params: dict[str, Any], base: dict[str, Any], trials_dir: str, trials_local: str) -> None:
+def _run_trial(params: dict[str, Any], base: dict[str, Any], sweep: RunLayout) -> None:
     """The Tune trainable: one full Train run with the sampled params, reporting back through Tune."""
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -43,10 +44,15 @@ def _run_trial(params: dict[str, Any], base: dict[str, Any], trials_dir: str, tr
     from mentalglm.train.trainer import run_training
 
     cfg = trial_config(base, params)
-    trial_id = ray.tune.get_context().get_trial_id()
-    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"name": trial_id, "storage_path": trials_dir,
-                                                                   "local_dir": Path(trials_local)})})
-    run_training(cfg, callbacks=[TuneReportCallback()])
+    trial = sweep.trial(ray.tune.get_context().get_trial_id())
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={
+        "name": trial.name, "storage_path": trial.storage_path, "local_dir": trial.local_dir})})
+    result = run_training(cfg, callbacks=[TuneReportCallback()])
+    if result.already_finished:
+        # A restored sweep reruns a trial whose Train run had finished before Tune's state recorded any of its
+        # reports; nothing is trained or reported then, and Tune (ASHA) would fail the sweep on a final result
+        # without the metric. Report the finished run's last metrics instead.
+        ray.tune.report({k: v for k, v in result.metrics.items() if isinstance(v, (int, float, str, bool))})
 
 
 def _search_alg(cfg: TuneConfig, concurrency: int):
@@ -86,16 +92,14 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     metric, mode = cfg.resolved_metric()
     # Tune's state and the trials' runs go to run storage (a folder or an object-store URI); sweep.csv,
     # sweep.png and best/ are written to a local folder (the same one unless storage is a URI) and uploaded.
-    remote = storage.is_uri(base_cfg.run.storage_path)
-    store = storage.join(base_cfg.run.storage_path, cfg.run.name)
-    sweep_dir = (Path(base_cfg.run.local_dir) if remote else Path(base_cfg.run.storage_path)) / cfg.run.name
+    layout = RunLayout.of(base_cfg.run)
+    sweep_dir = layout.home
     trainable = tune.with_resources(
-        tune.with_parameters(_run_trial, base=base_cfg.model_dump(mode="json"),
-                             trials_dir=str(storage.join(store, "trials")), trials_local=str(sweep_dir / "trials")),
+        tune.with_parameters(_run_trial, base=base_cfg.model_dump(mode="json"), sweep=layout),
         # The trial only drives its Train run: it holds no CPU (the Train workers hold those), just a token of
         # memory, since Tune refuses an empty resource request.
         {"cpu": 0, "memory": 64 * 1024**2})
-    state = storage.join(store, "tuner")
+    state = layout.tuner_state
     if tune.Tuner.can_restore(str(state)):
         log.info("resuming the sweep in %s; finished trials are not rerun", state)
         tuner = tune.Tuner.restore(str(state), trainable, resume_unfinished=True, resume_errored=True)
@@ -108,7 +112,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
             tune_config=tune.TuneConfig(num_samples=cfg.tune.num_samples, scheduler=scheduler,
                                         search_alg=_search_alg(cfg, concurrency),
                                         max_concurrent_trials=None if cfg.tune.searcher == "random" else concurrency),
-            run_config=tune.RunConfig(name="tuner", storage_path=str(store)))
+            run_config=tune.RunConfig(name="tuner", storage_path=str(layout.store)))
     log.info("%d samples, up to %d trials at once (%d workers x %d CPU each), metric %s (%s)",
              cfg.tune.num_samples, concurrency, base_cfg.scaling.num_workers, base_cfg.scaling.cpus_per_worker,
              metric, mode)
@@ -116,18 +120,18 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     keys = list(cfg.tune.search_space)
     rows = write_sweep_csv(grid, metric, mode, keys, sweep_dir / "sweep.csv")
     plot_sweep(grid, metric, sweep_dir / "sweep.png")
-    best_dir, best_metrics = _export_best(grid, metric, mode, base_cfg, sweep_dir, storage.join(store, "trials"))
-    if remote:
+    best_dir, best_metrics = _export_best(grid, metric, mode, base_cfg, layout)
+    if layout.remote:
         for name in ("sweep.csv", "sweep.png"):
             if (sweep_dir / name).exists():
-                storage.upload_file(sweep_dir / name, str(storage.join(store, name)))
+                storage.upload_file(sweep_dir / name, str(storage.join(layout.store, name)))
         if best_dir is not None:
-            upload_published(best_dir, str(storage.join(store, "best")))
+            upload_published(best_dir, str(layout.best_location))
     return SweepResult(sweep_dir, best_dir, best_metrics, rows)
 
 
-def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig, sweep_dir: Path,
-                 trials: str | Path) -> tuple[Path | None, dict[str, Any]]:
+def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig,
+                 layout: RunLayout) -> tuple[Path | None, dict[str, Any]]:
     try:
         best = grid.get_best_result(metric=metric, mode=mode, scope="last", filter_nan_and_inf=True)
     except RuntimeError:
@@ -135,17 +139,17 @@ def _export_best(grid: Any, metric: str, mode: str, base: TrainConfig, sweep_dir
         return None, {}
     trial_id = Path(best.path).name
     metrics = dict(best.metrics or {})
-    final = storage.join(trials, str(metrics.get("trial_id", trial_id)), "final")
+    final = layout.trial(str(metrics.get("trial_id", trial_id))).final_location
     fingerprint = None
     try:
         adapter = resolve_adapter(final)
         fingerprint = read_manifest(adapter)[0].get("fingerprint")
     except AdapterError:
         adapter = Path(metrics.get("checkpoint_path") or "") / ADAPTER_DIR
-        if storage.is_uri(trials) or not metrics.get("checkpoint_path") or not adapter.exists():
+        if layout.remote or not metrics.get("checkpoint_path") or not adapter.exists():
             log.warning("best trial %s left no published adapter", metrics.get("trial_id"))
             return None, metrics
     config = trial_config(base.model_dump(mode="json"), {k: v for k, v in (best.config or {}).items()})
-    best_dir = export_best(adapter, config.model_dump(mode="json"), metrics, sweep_dir / "best", fingerprint)
+    best_dir = export_best(adapter, config.model_dump(mode="json"), metrics, layout.best_dir, fingerprint)
     log.info("best trial %s: %s %s; adapter %s", metrics.get("trial_id"), metric, metrics.get(metric), best_dir)
     return best_dir, metrics
