@@ -149,13 +149,13 @@ def _drop_test_overlap_and_duplicates(cfg: DataBuildConfig, by_source: dict[str,
                 continue
             records = by_source[source.name][split]
             keys = [post_key(r.post) for r in records]
-            near = (near_index.query_many(keys) if near_index is not None and split != "test"
-                    else [[] for _ in records])
+            near = (near_index.first_matches(keys) if near_index is not None and split != "test"
+                    else [None] * len(records))
             kept = []
-            for r, key, near_hits in zip(records, keys, near):
+            for r, key, near_hit in zip(records, keys, near):
                 if split != "test" and key in test_keys:
                     stats.test_overlap[r.task][split] += 1
-                elif near_hits:
+                elif near_hit is not None:
                     stats.test_near[r.task][split] += 1
                 elif key in seen[r.task]:
                     stats.duplicates[r.task][split] += 1

@@ -6,8 +6,9 @@ are duplicates.
 
 `NearDuplicateIndex` finds, for a post, the indexed posts whose character-shingle sets (3-grams of the key) have a
 Jaccard similarity at or above a threshold. MinHash signatures (64 hashes) are split into 16 bands of 4; posts
-sharing a band become candidates, and every candidate is verified with the exact Jaccard, so the threshold is
-exact and the cost is linear in the number of posts (plus the candidates, few for real data).
+sharing a band become candidates, verified with the exact Jaccard (so a reported match is always at or above the
+threshold). A lookup stops at the first verified candidate and checks at most `max_checks` (64) of them, so the
+cost stays linear in the number of posts even when thousands of near-copies of one text share buckets.
 """
 
 from __future__ import annotations
@@ -66,10 +67,10 @@ def _signatures(shingle_sets: Sequence[set[str]]):
 
 
 class NearDuplicateIndex:
-    """Posts indexed by MinHash LSH; `matches` returns the indexed posts at or above `threshold` Jaccard."""
+    """Posts indexed by MinHash LSH; `first_matches` finds, per query, an indexed post at or above `threshold`."""
 
-    def __init__(self, keys: Iterable[str], threshold: float):
-        self.threshold = threshold
+    def __init__(self, keys: Iterable[str], threshold: float, max_checks: int = 64):
+        self.threshold, self.max_checks = threshold, max_checks
         self.sets = [shingles(k) for k in keys]
         self.buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
         for i, row in enumerate(_signatures(self.sets)):
@@ -82,14 +83,28 @@ class NearDuplicateIndex:
         for band in range(_PERMUTATIONS // _BAND_ROWS):
             yield band, row[band * _BAND_ROWS:(band + 1) * _BAND_ROWS].tobytes()
 
-    def query_many(self, keys: Sequence[str]) -> list[list[int]]:
-        """For each key, the indexed posts whose Jaccard similarity with it is >= threshold."""
+    def first_matches(self, keys: Sequence[str]) -> list[int | None]:
+        """For each key, an indexed post whose Jaccard similarity with it is >= threshold, or None.
+
+        Candidates are checked band by band and the first verified one is returned, at most `max_checks` per key:
+        a post that shares bands with very many indexed near-copies of one text stays linear instead of
+        verifying them all (a true match shares most of its bands, so it is met early).
+        """
         sets = [shingles(k) for k in keys]
-        out: list[list[int]] = []
+        out: list[int | None] = []
         for shingle_set, row in zip(sets, _signatures(sets)):
-            if not shingle_set:
-                out.append([])
-                continue
-            candidates = {i for band, key in self._bands(row) for i in self.buckets.get((band, key), ())}
-            out.append(sorted(i for i in candidates if jaccard(shingle_set, self.sets[i]) >= self.threshold))
+            out.append(self._first_match(shingle_set, row) if shingle_set else None)
         return out
+
+    def _first_match(self, shingle_set: set[str], row) -> int | None:
+        checked: set[int] = set()
+        for band, key in self._bands(row):
+            for i in self.buckets.get((band, key), ()):
+                if i in checked:
+                    continue
+                if jaccard(shingle_set, self.sets[i]) >= self.threshold:
+                    return i
+                checked.add(i)
+                if len(checked) >= self.max_checks:
+                    return None
+        return None

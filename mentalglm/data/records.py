@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from mentalglm.data.io import DataError, read_jsonl
@@ -26,7 +26,7 @@ class Record:
 
     def to_dict(self) -> dict:
         """The record as the JSON object written to `{split}.jsonl`."""
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
 
 
 _FIELDS = tuple(Record.__dataclass_fields__)

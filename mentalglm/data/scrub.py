@@ -115,8 +115,15 @@ RULES: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] = (
 PLACEHOLDERS = tuple(name for name, _ in RULES)
 
 
+# Full-width ASCII forms and the ideographic space: what NFKC changes in most Chinese posts, one character each.
+_FULL_WIDTH = {code: unicodedata.normalize("NFKC", chr(code)) for code in (*range(0xFF01, 0xFF5F), 0x3000)}
+
+
 def _normalised_view(text: str) -> tuple[str, list[int]]:
     """NFKC of each character, and for every character of the view the index of the original it came from."""
+    view = text.translate(_FULL_WIDTH)  # one character for one: offsets are unchanged
+    if unicodedata.is_normalized("NFKC", view):
+        return view, list(range(len(text)))
     out: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):

@@ -40,12 +40,21 @@ def test_index_finds_exactly_the_posts_at_or_above_the_threshold():
     base = ["".join(rng.choice(alphabet) for _ in range(40)) for _ in range(300)]
     index = NearDuplicateIndex([post_key(p) for p in base], threshold=0.8)
     queries = [base[7] + "转发", base[8][:20], "".join(rng.choice(alphabet) for _ in range(40)), base[9]]
-    found = index.query_many([post_key(q) for q in queries])
+    found = index.first_matches([post_key(q) for q in queries])
     # brute force over every pair gives the same answer
-    expected = [[i for i, p in enumerate(base) if jaccard(shingles(post_key(q)), shingles(post_key(p))) >= 0.8]
-                for q in queries]
-    assert found == expected
-    assert found[0] == [7] and found[1] == [] and found[3] == [9]
+    expected = [next((i for i, p in enumerate(base) if jaccard(shingles(post_key(q)), shingles(post_key(p))) >= 0.8),
+                     None) for q in queries]
+    assert found == expected == [7, None, None, 9]
+
+
+def test_many_indexed_near_copies_of_one_text_are_still_found_quickly():
+    text = "我真的撑不下去了每天晚上都哭到凌晨三点没有人能理解我的痛苦"
+    copies = [f"{text}第{i}条" for i in range(3000)]  # near each other, as reposts are
+    index = NearDuplicateIndex(copies, threshold=0.8)
+    (hit,) = index.first_matches([text + "转发"])
+    assert hit is not None and jaccard(shingles(text + "转发"), shingles(copies[hit])) >= 0.8
+    (miss,) = index.first_matches(["今天天气很好我们去公园散步吧"])
+    assert miss is None
 
 
 def test_signatures_are_deterministic_across_indexes():
