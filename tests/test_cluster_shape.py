@@ -58,14 +58,16 @@ def test_train_serve_and_tune_configs_are_checked_against_the_shape(tmp_path):
 
 
 def test_evaluate_actors_are_checked_against_the_cluster_file():
+    import ray
+
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.evaluate.run import local_generator
+
+    ray.shutdown()  # an earlier module may have left this process connected
 
     cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
         f"ray.cluster={REPO / 'cluster.yaml'}", "evaluate.num_workers=40", "evaluate.use_gpu=true",
         "evaluate.cpus_per_worker=8"])
     with pytest.raises(ConfigError, match=r"evaluate\.num_workers: 40 x \(8 CPU, 1 GPU\) need more than the 32"):
         local_generator(cfg, None)
-    import ray
-
     assert not ray.is_initialized()  # refused before connecting to (or starting) any Ray

@@ -151,7 +151,7 @@ def test_no_post_text_leaves_the_data_files(debug_ray, tiny_model_dir, tmp_path,
     assert scanned > 20 and any(p.suffix == ".safetensors" for p in files)
     # the scan reads DEBUG: the workers' debug lines reached Ray's logs, and the driver logged at DEBUG
     worker_logs = "".join(p.read_text(errors="ignore") for p in (debug_ray / "logs").rglob("worker-*.err"))
-    assert "DEBUG mentalglm.train.loop: rank 0:" in worker_logs
+    assert "DEBUG mentalglm.train.recipe: rank 0:" in worker_logs
     assert caplog.records
     # and it would find a leak: the data files themselves hold the posts
     assert _leaks((data / "train.jsonl").read_text(encoding="utf-8"), needles)

@@ -87,7 +87,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     preflight(base_cfg)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
     # as many trials at once as the cluster holds (with ray.cluster: the most its autoscaler may run)
-    fits = runs_at_once(base_cfg.ray, base_cfg.scaling, key="scaling")
+    fits = runs_at_once(base_cfg.ray, base_cfg.scaling)
     concurrency = min(fits, cfg.tune.max_concurrent_trials or fits)
     metric, mode = cfg.resolved_metric()
     # Tune's state and the trials' runs go to run storage (a folder or an object-store URI); sweep.csv,

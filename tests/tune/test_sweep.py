@@ -97,7 +97,7 @@ def test_bad_search_space_and_oversized_trials_fail_before_any_trial(ray_cluster
     with pytest.raises(ConfigError, match=r"search_space: .*uniform needs \[low, high\]"):
         load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
                     [*base, "tune.search_space={lora.dropout: {uniform: [0.2, 0.1]}}"])
-    with pytest.raises(ConfigError, match=r"scaling: 3 workers x 1 CPU need 3 CPUs, the Ray cluster has 2"):
+    with pytest.raises(ConfigError, match=r"scaling\.num_workers: 3 workers x 1 CPU need 3 CPUs, the Ray cluster has 2"):
         run_sweep(load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml", [*base, "scaling.num_workers=3"]))
     assert not (tmp_path / "local-tiny-sweep" / "trials").exists()
 
