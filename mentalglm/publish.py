@@ -64,7 +64,7 @@ def read_manifest(location: str | Path) -> tuple[dict[str, Any], str]:
     where = storage.join(location, MANIFEST)
     try:
         text = storage.read_text(where)
-    except (OSError, FileNotFoundError):
+    except OSError:
         raise AdapterError(f"{location} is not a published adapter folder: {MANIFEST} is missing (it is written "
                            "last, so the folder is incomplete or was not written by mentalglm; "
                            "`python -m mentalglm.publish FOLDER` publishes a folder you trust)") from None

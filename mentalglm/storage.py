@@ -59,10 +59,12 @@ def read_text(location: str | Path) -> str:
 
 
 def write_text(location: str | Path, text: str) -> None:
-    """Write UTF-8 text to a file at a path or URI (an object is replaced whole)."""
+    """Write UTF-8 text to a file at a path (atomically: temp file, then rename) or URI (an object is replaced
+    whole)."""
     if not is_uri(location):
-        Path(location).parent.mkdir(parents=True, exist_ok=True)
-        Path(location).write_text(text, encoding="utf-8")
+        from mentalglm.data.io import write_text_atomic
+
+        write_text_atomic(location, text)
         return
     fs, path = _filesystem(str(location))
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)

@@ -20,16 +20,11 @@ from typing import Any
 from mentalglm import storage
 from mentalglm.config import ConfigError
 from mentalglm.config.train import TrainConfig
+from mentalglm.publish import file_sha256
 from mentalglm.run_layout import RunLayout
 
 _TRAIN_KEYS = ("epochs", "max_steps", "micro_batch_size", "grad_accum", "lr", "weight_decay", "warmup_ratio",
                "schedule", "max_grad_norm", "precision", "init_adapter")
-
-
-def _sha256_file(path: Path) -> str:
-    from mentalglm.publish import file_sha256
-
-    return file_sha256(path)
 
 
 def _model_identity(name_or_path: str) -> str:
@@ -38,7 +33,7 @@ def _model_identity(name_or_path: str) -> str:
         return name_or_path  # a hub id
     weights = sorted((p.name, p.stat().st_size) for p in folder.iterdir()
                      if p.suffix in (".safetensors", ".bin") and p.is_file())
-    return f"config.json sha256 {_sha256_file(folder / 'config.json')[:16]}, weights {weights}"
+    return f"config.json sha256 {file_sha256(folder / 'config.json')[:16]}, weights {weights}"
 
 
 def config_fingerprint(cfg: TrainConfig, deepspeed_config: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +41,7 @@ def config_fingerprint(cfg: TrainConfig, deepspeed_config: dict[str, Any]) -> di
     keys: dict[str, Any] = {
         "model.name_or_path": _model_identity(cfg.model.name_or_path),
         "model.dtype": cfg.model.dtype,
-        "data.dir (train.jsonl sha256)": _sha256_file(Path(cfg.data.dir) / "train.jsonl"),
+        "data.dir (train.jsonl sha256)": file_sha256(Path(cfg.data.dir) / "train.jsonl"),
         "data.tasks": list(cfg.data.tasks),
         "run.seed": cfg.run.seed,
         "scaling.num_workers": cfg.scaling.num_workers,
@@ -69,6 +64,25 @@ def differing_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
+def refuse_if_changed(cfg: TrainConfig, what: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether `old` and `new` fingerprints agree; when they do not and `run.on_config_change` is `error`, refuse.
+
+    Args:
+        what: the stored run, for the message (`runs/x holds a finished run`).
+
+    Raises:
+        ConfigError: naming the keys that changed and the two ways on.
+    """
+    if old.get("sha256") == new["sha256"]:
+        return True
+    if cfg.run.on_config_change == "resume":
+        return False
+    raise ConfigError(
+        f"run.name: {what} trained with other settings; changed: {'; '.join(differing_keys(old, new))}. Choose a "
+        "new run.name to start over, or set run.on_config_change=resume to continue that run with the new "
+        "settings.")
+
+
 def check_rerun(cfg: TrainConfig, layout: RunLayout, fingerprint: dict[str, Any]) -> None:
     """Compare with the fingerprint of the run already stored under `{storage_path}/{name}` (if any).
 
@@ -78,24 +92,11 @@ def check_rerun(cfg: TrainConfig, layout: RunLayout, fingerprint: dict[str, Any]
     """
     try:
         old = json.loads(storage.read_text(layout.fingerprint_location))
-    except (OSError, FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return
-    if old.get("sha256") == fingerprint["sha256"] or cfg.run.on_config_change == "resume":
-        return
-    changes = differing_keys(old, fingerprint)
-    raise ConfigError(
-        f"run.name: {layout.store} holds a run trained with other settings; "
-        f"changed: {'; '.join(changes)}. Choose a new run.name to start over, or set run.on_config_change=resume "
-        "to continue that run with the new settings.")
+    refuse_if_changed(cfg, f"{layout.store} holds a run", old, fingerprint)
 
 
 def record(layout: RunLayout, fingerprint: dict[str, Any]) -> None:
     """Store the run's fingerprint beside its checkpoints (a file, or an object in the store)."""
-    location = layout.fingerprint_location
-    text = json.dumps(fingerprint, indent=2, ensure_ascii=False)
-    if storage.is_uri(location):
-        storage.write_text(location, text)
-    else:
-        from mentalglm.data.io import write_text_atomic
-
-        write_text_atomic(location, text)
+    storage.write_text(layout.fingerprint_location, json.dumps(fingerprint, indent=2, ensure_ascii=False))

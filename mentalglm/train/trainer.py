@@ -20,7 +20,7 @@ from mentalglm.ray_cluster import ensure_ray
 from mentalglm.run_layout import RunLayout
 from mentalglm.train.checkpointing import ADAPTER_DIR
 from mentalglm.train.deepspeed_config import read_deepspeed_config
-from mentalglm.train.fingerprint import check_rerun, config_fingerprint, differing_keys as fingerprint_keys_differing
+from mentalglm.train.fingerprint import check_rerun, config_fingerprint, refuse_if_changed
 from mentalglm.train.fingerprint import record as record_fingerprint
 
 log = logging.getLogger(__name__)
@@ -121,12 +121,7 @@ def _already_finished(final_location: str | Path, final_dir: Path, fingerprint: 
     except (publish.AdapterError, OSError, ValueError):
         return None
     old = manifest.get("fingerprint") or {}
-    if old.get("sha256") != fingerprint["sha256"]:
-        if cfg.run.on_config_change == "error":
-            changes = "; ".join(fingerprint_keys_differing(old, fingerprint))
-            raise ConfigError(f"run.name: {final_location} holds a finished run trained with other settings; "
-                              f"changed: {changes}. Choose a new run.name to start over, or set "
-                              "run.on_config_change=resume to continue that run with the new settings.")
+    if not refuse_if_changed(cfg, f"{final_location} holds a finished run", old, fingerprint):
         return None
     if not metrics.get("finished"):
         return None
