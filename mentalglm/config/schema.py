@@ -1,7 +1,7 @@
 """The typed config tree. Every YAML under configs/ validates against one of the root models here.
 
 Relative paths are taken relative to the working directory (the repository root, or the Ray job's
-working_dir), as in ../shared/docs/INTERFACE.md.
+working_dir).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Ray Serve deployment: one replica holds the model and answers the HTTP API through a FastAPI ingress.
 
-Routes (../shared/docs/INTERFACE.md): `POST /v1/analyze`, `POST /v1/chat/completions` (stream false or true),
+Routes (the README's Serving section): `POST /v1/analyze`, `POST /v1/chat/completions` (stream false or true),
 `GET /v1/models`, `GET /healthz`, `GET /` (the analyst page). Generation goes through `@serve.batch`, so
 concurrent requests on a replica share `generate` calls; streamed chats run on their own.
 
