@@ -132,10 +132,6 @@ class GenerationEngine:
         holding `<|assistant|>` cannot open a turn."""
         return tuple(self.encoder.prompt_ids(list(messages)))
 
-    def decode_prompt(self, prompt_ids: Sequence[int]) -> str:
-        """The prompt as text (control tokens shown), for checks and debugging."""
-        return self.tokenizer.decode(list(prompt_ids), skip_special_tokens=False)
-
     # ------------------------------------------------------------------ generation
     def _generate_kwargs(self, request: GenerationRequest, max_new_tokens: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "use_cache": True, "eos_token_id": self.stops,
