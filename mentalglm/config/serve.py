@@ -47,7 +47,14 @@ class ServeSection(Strict):
     model_id: str | None = Field(None, description="the id /v1/models lists (default: mentalglm-<run name>)")
     app_name: str = Field("mentalglm", pattern=r"^[A-Za-z0-9_.-]+$")
     route_prefix: str = Field("/", pattern=r"^/")
-    host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 exposes the service beyond this host")
+    host: str = Field("127.0.0.1", description="bind address; 0.0.0.0 exposes the service beyond this host, and "
+                      "then a token is required (see allow_unauthenticated)")
+    token_file: str | None = Field(None, description="file holding the bearer token /v1/ requires (e.g. a mounted "
+                                   "Kubernetes secret), readable on every node; else MENTALGLM_API_TOKEN in the "
+                                   "environment of the Ray nodes. Surrounding whitespace is ignored")
+    allow_unauthenticated: bool = Field(False, description="serve without a token on a non-loopback address "
+                                        "(warned at start); leave false behind anything but an authenticating "
+                                        "proxy")
     port: int = Field(8000, ge=1, le=65535)
     backend: Literal["transformers", "vllm"] = Field("transformers", description="vllm: GPU only, see VllmSection")
     merge_adapter: bool = Field(True, description="merge LoRA into the weights at load (faster answers)")
@@ -58,6 +65,13 @@ class ServeSection(Strict):
     max_post_chars: int = Field(2000, ge=1, description="longer posts get 413")
     max_prompt_tokens: int = Field(4096, ge=16, description="longer chat prompts get 413")
     request_timeout_s: float = Field(60.0, gt=0, description="a request still generating after this gets 504")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="larger request bodies get 413, before they "
+                                "are read whole")
+    max_concurrent_streams: int = Field(4, ge=1, description="streamed answers one replica generates at once "
+                                        "(each its own generate call, within max_ongoing_requests); beyond this: 503")
+    health_check_period_s: float = Field(10.0, gt=0, description="how often Serve checks a replica; the check "
+                                         "runs a one-token generation unless a batch succeeded within the period")
+    health_check_timeout_s: float = Field(30.0, gt=0, description="a check slower than this fails the replica")
     max_ongoing_requests: int = Field(16, ge=1, description="requests one replica works on at once")
     max_queued_requests: int = Field(64, ge=1, description="requests waiting for a replica; beyond this: 503")
     num_replicas: int = Field(1, ge=1, description="fixed replica count when `autoscaling` is not set")

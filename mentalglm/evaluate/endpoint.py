@@ -25,7 +25,7 @@ def chat_once(url: str, instruction: str, max_tokens: int, timeout: float = 120.
     body = json.dumps({"messages": [{"role": "user", "content": instruction}], "max_tokens": max_tokens,
                        "temperature": 0, "stream": False}).encode("utf-8")
     headers = {"Content-Type": "application/json"}
-    token = os.environ.get("MENTALGLM_API_TOKEN")
+    token = os.environ.get("MENTALGLM_API_TOKEN", "").strip()
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url.rstrip("/") + "/v1/chat/completions", data=body, headers=headers)

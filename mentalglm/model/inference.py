@@ -6,6 +6,10 @@ request can be cancelled (client gone, timed out) at the next token. Requests of
 lengths and temperatures: greedy requests share one `generate` call, sampled ones are grouped by (temperature,
 top_p), and each answer is cut at its own `max_new_tokens`. `generate_responses` is the same loop for a list of
 instructions (sorted by length so each batch wastes little padding).
+
+Serving adds two things on top: `generate_isolated`, where a request that makes generation fail fails alone (its
+group is answered again row by row), and `stream_tokens`, one answer token by token through a callback, ending
+with the same `GenerationResult` the batched path gives. `probe` is a one-token generation for health checks.
 """
 
 from __future__ import annotations
@@ -14,11 +18,18 @@ import threading
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from mentalglm.config.schema import ModelConfig
 from mentalglm.model.chat_format import stop_token_ids
 from mentalglm.model.prompt_ids import left_pad, prompt_encoder
+
+
+SAMPLING_EPS = 1e-5
+
+
+class UnhealthyModel(RuntimeError):
+    """The model gave no finite logits for a fixed prompt (see `GenerationEngine.probe`)."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +44,15 @@ class GenerationRequest:
     cancel: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
     @property
+    def greedy(self) -> bool:
+        """Temperatures below 1e-5 mean greedy decoding (as in vLLM): dividing logits by a smaller one overflows
+        to inf and the sampler fails on the NaN probabilities that follow."""
+        return self.temperature < SAMPLING_EPS
+
+    @property
     def sampling_key(self) -> tuple[float, float]:
         """Requests with equal keys can share a `generate` call."""
-        return (0.0, 1.0) if self.temperature == 0 else (self.temperature, self.top_p)
+        return (0.0, 1.0) if self.greedy else (self.temperature, self.top_p)
 
 
 @dataclass(frozen=True)
@@ -48,28 +65,34 @@ class GenerationResult:
     finish_reason: str
 
 
-@dataclass
-class StreamStats:
-    """Filled in while an answer streams: tokens generated so far and the last token id."""
-
-    completion_tokens: int = 0
-    last_token: int | None = None
-
-
 class _Cancelled:
-    """A stopping criterion that ends each row once its request's event is set (client gone or timed out);
-    it also counts the tokens generated, for streamed answers."""
+    """A stopping criterion that ends each row once its request's event is set (client gone or timed out)."""
 
-    def __init__(self, events: list[threading.Event], prompt_length: int, stats: StreamStats | None = None):
-        self.events, self.prompt_length, self.stats = events, prompt_length, stats
+    def __init__(self, events: list[threading.Event]):
+        self.events = events
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        if self.stats is not None:
-            self.stats.completion_tokens = input_ids.shape[1] - self.prompt_length
-            self.stats.last_token = int(input_ids[0, -1])
         return torch.tensor([e.is_set() for e in self.events], dtype=torch.bool, device=input_ids.device)
+
+
+class _TokenCallback:
+    """A `generate` streamer that hands each new token id of a one-row generation to a callback (the first
+    `put` is the prompt, which is skipped)."""
+
+    def __init__(self, on_token: Callable[[int], None]):
+        self.on_token, self.prompt_seen = on_token, False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            self.on_token(int(token))
+
+    def end(self) -> None:
+        pass
 
 
 def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merge: bool = True,
@@ -138,81 +161,128 @@ class GenerationEngine:
                                   "pad_token_id": self.tokenizer.pad_token_id, "synced_gpus": self.synced_gpus}
         if request.min_new_tokens:
             kwargs["min_new_tokens"] = request.min_new_tokens
-        if request.temperature > 0:
+        if not request.greedy:
             kwargs.update(do_sample=True, temperature=request.temperature, top_p=request.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None)
         return kwargs
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """Answers to `requests`, in order; one `generate` call per sampling group (and min_new_tokens).
-        A request whose `cancel` event is set stops generating at the next token."""
+    @property
+    def context_limit(self) -> int | None:
+        """The most positions (prompt + answer) the model was built for, when its config says."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    def _groups(self, requests: Sequence[GenerationRequest]) -> list[list[int]]:
+        """Indices of `requests` that can share one `generate` call (same sampling and min_new_tokens)."""
+        key = lambda i: (requests[i].sampling_key, requests[i].min_new_tokens)  # noqa: E731
+        return [list(rows) for _, rows in groupby(sorted(range(len(requests)), key=key), key=key)]
+
+    def _generate_rows(self, rows: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """One `generate` call for requests that share sampling settings."""
         import torch
         from transformers import StoppingCriteriaList
 
+        longest = max(r.max_new_tokens for r in rows)
+        input_ids, attention_mask = left_pad([r.prompt_ids for r in rows], self.tokenizer.pad_token_id)
+        enc = {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
+        cancelled = _Cancelled([r.cancel for r in rows])
+        with torch.no_grad():
+            out = self.model.generate(**enc, **self._generate_kwargs(rows[0], longest),
+                                      stopping_criteria=StoppingCriteriaList([cancelled]))
+        new = out[:, enc["input_ids"].shape[1]:].tolist()
+        prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
+        return [self._finish(new[i], r.max_new_tokens, int(prompt_lengths[i])) for i, r in enumerate(rows)]
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Answers to `requests`, in order; one `generate` call per sampling group (and min_new_tokens).
+        A request whose `cancel` event is set stops generating at the next token. Any failure fails the call."""
         results: list[GenerationResult | None] = [None] * len(requests)
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].sampling_key, requests[i].min_new_tokens))
-        for _, group in groupby(order, key=lambda i: (requests[i].sampling_key, requests[i].min_new_tokens)):
-            rows = list(group)
-            longest = max(requests[i].max_new_tokens for i in rows)
-            input_ids, attention_mask = left_pad([requests[i].prompt_ids for i in rows], self.tokenizer.pad_token_id)
-            enc = {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
-            cancelled = _Cancelled([requests[i].cancel for i in rows], enc["input_ids"].shape[1])
-            with torch.no_grad():
-                out = self.model.generate(**enc, **self._generate_kwargs(requests[rows[0]], longest),
-                                          stopping_criteria=StoppingCriteriaList([cancelled]))
-            new = out[:, enc["input_ids"].shape[1]:].tolist()
-            prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
-            for row, i in enumerate(rows):
-                results[i] = self._finish(new[row], requests[i].max_new_tokens, int(prompt_lengths[row]))
+        for rows in self._groups(requests):
+            for i, result in zip(rows, self._generate_rows([requests[i] for i in rows])):
+                results[i] = result
         return results  # type: ignore[return-value]
 
+    def generate_isolated(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | Exception]:
+        """Like `generate`, but a failure stays with the request that caused it: a group whose call fails is
+        answered again one request at a time, and a request that fails alone gets its exception in its place."""
+        results: list[GenerationResult | Exception | None] = [None] * len(requests)
+        for rows in self._groups(requests):
+            try:
+                answers: list[GenerationResult | Exception] = list(
+                    self._generate_rows([requests[i] for i in rows]))
+            except Exception:  # noqa: BLE001 - retried row by row below, so the culprit alone fails
+                if len(rows) == 1:
+                    answers = [self._alone(requests[rows[0]])]
+                else:
+                    answers = [self._alone(requests[i]) for i in rows]
+            for i, answer in zip(rows, answers):
+                results[i] = answer
+        return results  # type: ignore[return-value]
+
+    def _alone(self, request: GenerationRequest) -> GenerationResult | Exception:
+        try:
+            return self._generate_rows([request])[0]
+        except Exception as exc:  # noqa: BLE001 - handed back as this request's answer
+            return exc
+
     def _finish(self, token_ids: list[int], limit: int, prompt_tokens: int) -> GenerationResult:
-        # a row that ended before the batch's longest is padded after its stop token, so the loop never sees it
-        kept: list[int] = []
-        reason = "length"
-        for token in token_ids[:limit]:
-            if token in self.stops:
-                reason = "stop"
-                break
-            kept.append(token)
-        if reason == "length" and len(token_ids) > limit and token_ids[limit] in self.stops:
-            reason = "stop"
-        # leading whitespace only, as streaming can only drop what comes first
-        text = self.tokenizer.decode(kept, skip_special_tokens=True).lstrip()
-        return GenerationResult(text, prompt_tokens, len(kept), reason)
+        # a row that ended before the batch's longest is padded after its stop token, so it is cut there
+        kept = self.answer_tokens(token_ids, limit)
+        stopped = len(kept) < len(token_ids) and token_ids[len(kept)] in self.stops
+        return GenerationResult(self.decode_answer(kept), prompt_tokens, len(kept), "stop" if stopped else "length")
 
-    def stream(self, request: GenerationRequest, stats: StreamStats | None = None) -> Iterator[str]:
-        """Text pieces of one answer as they are generated; setting `request.cancel` ends generation early.
-        `stats` is kept up to date with the tokens generated."""
+    def stream_tokens(self, request: GenerationRequest, on_token: Callable[[int], None]) -> GenerationResult:
+        """Generate one answer in this thread, calling `on_token` with each new token id as it is made (stop
+        tokens included; `decode_answer` turns a prefix into text); returns the same result `generate` gives.
+        Setting `request.cancel` ends generation at the next token.
+
+        Raises:
+            Exception: whatever generation raised (the tokens passed to `on_token` so far stay valid).
+        """
         import torch
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteriaList
 
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         input_ids, attention_mask = left_pad([request.prompt_ids], self.tokenizer.pad_token_id)
         enc = {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
         kwargs = self._generate_kwargs(request, request.max_new_tokens)
-        criterion = _Cancelled([request.cancel], enc["input_ids"].shape[1], stats)
-        kwargs.update(streamer=streamer, stopping_criteria=StoppingCriteriaList([criterion]))
+        kwargs.update(streamer=_TokenCallback(on_token),
+                      stopping_criteria=StoppingCriteriaList([_Cancelled([request.cancel])]))
+        with torch.no_grad():
+            out = self.model.generate(**enc, **kwargs)
+        return self._finish(out[0, enc["input_ids"].shape[1]:].tolist(), request.max_new_tokens,
+                            len(request.prompt_ids))
 
-        def run() -> None:
-            with torch.no_grad():
-                try:
-                    self.model.generate(**enc, **kwargs)
-                except Exception:  # noqa: BLE001 - the streamer must end even when generation fails
-                    streamer.end()
-                    raise
+    def answer_tokens(self, token_ids: Sequence[int], limit: int) -> list[int]:
+        """The tokens of an answer that count as its text: up to the first stop token, at most `limit`."""
+        kept: list[int] = []
+        for token in token_ids[:limit]:
+            if token in self.stops:
+                break
+            kept.append(token)
+        return kept
 
-        worker = threading.Thread(target=run, daemon=True, name="mentalglm-stream")
-        worker.start()
-        started = False
-        for piece in streamer:
-            if not started:
-                piece = piece.lstrip()
-                started = bool(piece)
-            if piece:
-                yield piece
-        worker.join()
+    def decode_answer(self, token_ids: Sequence[int]) -> str:
+        """The text of answer tokens (from `answer_tokens`), as `generate` returns it."""
+        # leading whitespace only, as streaming can only drop what comes first
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True).lstrip()
+
+    def probe(self) -> None:
+        """A one-token greedy generation on a fixed prompt: proves the model still runs and gives finite logits.
+
+        Raises:
+            UnhealthyModel: non-finite logits (e.g. corrupted weights).
+            Exception: whatever the forward pass raised.
+        """
+        import torch
+
+        input_ids, attention_mask = left_pad([self.instruction_prompt("你好")], self.tokenizer.pad_token_id)
+        with torch.no_grad():
+            out = self.model.generate(input_ids=input_ids.to(self.device),
+                                      attention_mask=attention_mask.to(self.device), max_new_tokens=1,
+                                      do_sample=False, temperature=None, top_p=None, output_scores=True,
+                                      return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id)
+        if not bool(torch.isfinite(out.scores[0]).all()):
+            raise UnhealthyModel("the model's logits for a fixed prompt are not finite")
 
 
 def generate_responses(model: Any, tokenizer: Any, instructions: Sequence[str], batch_size: int = 8,

@@ -1,52 +1,52 @@
 """The Ray Serve deployment: one replica holds the model and answers the HTTP API through a FastAPI ingress.
 
 Routes (the README's Serving section): `POST /v1/analyze`, `POST /v1/chat/completions` (stream false or true),
-`GET /v1/models`, `GET /healthz`, `GET /` (the analyst page). Generation goes through `@serve.batch`, so
-concurrent requests on a replica share `generate` calls; streamed chats run on their own.
+`GET /v1/models`, `GET /healthz`, `GET /` (the analyst page). In front of them, `RequestGuard` checks the token
+and the body size before anything is parsed. Non-streamed generation goes through `@serve.batch`, so concurrent
+requests on a replica share `generate` calls, and a request that makes generation fail fails alone (500); streamed
+chats run on the replica's stream pool, capped by `serve.max_concurrent_streams` (503 beyond it). `check_health`
+lets Serve replace a replica whose model no longer answers.
 
 Post text is never logged: logs carry routes, status codes, sizes and timings only.
 """
 
 
 import asyncio
-import hmac
-import json
 import logging
-import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from ray import serve
 from starlette.exceptions import HTTPException
 
 from mentalglm.config.serve import ServeConfig
+from mentalglm.model.inference import GenerationEngine, GenerationRequest, GenerationResult
 from mentalglm.serve.analysis import analyze_answer
-from mentalglm.model.inference import GenerationEngine, GenerationRequest, GenerationResult, StreamStats
+from mentalglm.serve.auth import check_exposure, read_token
+from mentalglm.serve.guard import RequestGuard, error_body
 from mentalglm.serve.schemas import AnalyzeRequest, AnalyzeResponse, ChatRequest, ErrorResponse
+from mentalglm.serve.streaming import StreamSlots, chat_events
 from mentalglm.tasks import SCORED_TASKS, render_instruction
 
 log = logging.getLogger("mentalglm.serve")
-TOKEN_ENV = "MENTALGLM_API_TOKEN"
-_ERRORS: dict = {code: {"model": ErrorResponse} for code in (401, 404, 413, 422, 503, 504)}
+_ERRORS: dict = {code: {"model": ErrorResponse} for code in (401, 404, 413, 422, 500, 503, 504)}
 
 api = FastAPI(title="MentalGLM", version="0.1",
               description="Explainable mental-health analysis of Chinese social-media posts: cognitive "
                           "distortion, suicide risk and suicide risk level, each with an explanation.")
 
 
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status,
-                        headers=headers)
+def _error(status: int, message: str, kind: str) -> Response:
+    return Response(error_body(status, message, kind), status_code=status, media_type="application/json")
 
 
 @api.exception_handler(RequestValidationError)
-async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
     # Only locations and messages: pydantic's `input` would echo the post back into logs and traces.
     problems = [".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg", "invalid"))
                 for e in exc.errors()]
@@ -54,30 +54,12 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
 
 
 @api.exception_handler(HTTPException)
-async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 400:  # Starlette could not read the body (bytes that are not UTF-8 JSON)
         return _error(422, f"body: {exc.detail} (expected a UTF-8 JSON object)", "invalid_request_error")
-    kind = {401: "authentication_error", 404: "not_found_error", 413: "request_too_large",
+    kind = {401: "authentication_error", 404: "not_found_error", 413: "request_too_large", 500: "server_error",
             503: "overloaded_error", 504: "timeout_error"}.get(exc.status_code, "invalid_request_error")
     return _error(exc.status_code, str(exc.detail), kind)
-
-
-@api.middleware("http")
-async def _require_token(request: Request, call_next):
-    """With MENTALGLM_API_TOKEN set, every /v1/ route needs `Authorization: Bearer <token>` (checked before
-    the body is parsed, so an unauthenticated caller learns nothing about the schema)."""
-    token = os.environ.get(TOKEN_ENV)
-    path = request.scope.get("path", "")
-    root = request.scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root):]
-    if token and path.startswith("/v1/"):
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            return _error(401, f"missing or wrong bearer token ({TOKEN_ENV} is set on the server)",
-                          "authentication_error")
-    return await call_next(request)
 
 
 @serve.deployment(name="MentalGLM")
@@ -88,6 +70,9 @@ class MentalGLMServer:
     def __init__(self, config: dict, checkpoint: str | None, model_id: str):
         cfg = ServeConfig.model_validate(config)
         self.settings = cfg.serve
+        # read here, on the replica's node, never passed in a config (see mentalglm.serve.auth)
+        self.token = read_token(self.settings.token_file)
+        check_exposure(self.settings.host, self.token, self.settings.allow_unauthenticated)
         self.model_id = model_id
         self.base_model = cfg.model.name_or_path
         threads = self.settings.torch_threads or max(1, int(self.settings.cpus_per_replica))
@@ -95,21 +80,51 @@ class MentalGLMServer:
                                             use_gpu=self.settings.gpus_per_replica > 0, threads=threads)
         self._generate_batch.set_max_batch_size(self.settings.max_batch_size)
         self._generate_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
+        # one thread per batch and per stream, apart from asyncio's default pool (prompt encoding, probes)
+        self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="mentalglm-batch")
+        self._stream_pool = ThreadPoolExecutor(self.settings.max_concurrent_streams,
+                                               thread_name_prefix="mentalglm-stream")
+        self._streams = StreamSlots(self.settings.max_concurrent_streams)
+        self._healthy_at = time.monotonic()
+        self._probe_lock = asyncio.Lock()
         self.created = int(time.time())
-        self.batches = {"calls": 0, "requests": 0, "largest": 0}
+        self.batches = {"calls": 0, "requests": 0, "largest": 0, "failed_requests": 0}
+
+    def __serve_build_asgi_app__(self):
+        """What Serve serves: the routes behind the token and body-size guard."""
+        return RequestGuard(self.app, self.token, self.settings.max_body_bytes)
+
+    async def check_health(self) -> None:
+        """Serve's periodic check: a one-token generation, skipped while batches keep succeeding. Raising
+        makes Serve replace this replica."""
+        if time.monotonic() - self._healthy_at < self.settings.health_check_period_s:
+            return
+        async with self._probe_lock:
+            try:
+                await asyncio.to_thread(self.engine.probe)
+            except Exception as exc:
+                log.error("health check failed: %s: %s", exc.__class__.__name__, exc)
+                raise
+            self._healthy_at = time.monotonic()
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def _generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    async def _generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult | Exception]:
         self.batches["calls"] += 1
         self.batches["requests"] += len(requests)
         self.batches["largest"] = max(self.batches["largest"], len(requests))
-        # generate() blocks for the whole batch; in a thread, the event loop keeps admitting the next batch
-        return await asyncio.to_thread(self.engine.generate, requests)
+        # generate blocks for the whole batch; in a thread, the event loop keeps admitting the next batch
+        loop = asyncio.get_running_loop()
+        answers = await loop.run_in_executor(self._batch_pool, self.engine.generate_isolated, requests)
+        failed = sum(isinstance(a, Exception) for a in answers)
+        self.batches["failed_requests"] += failed
+        if failed < len(answers):
+            self._healthy_at = time.monotonic()
+        return answers
 
     async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         try:
-            return await asyncio.wait_for(asyncio.gather(*(self._generate_batch(r) for r in requests)),
-                                          timeout=self.settings.request_timeout_s)
+            answers = await asyncio.wait_for(asyncio.gather(*(self._generate_batch(r) for r in requests)),
+                                             timeout=self.settings.request_timeout_s)
         except asyncio.TimeoutError:
             raise HTTPException(504, f"generation took longer than {self.settings.request_timeout_s:g} s "
                                      "(serve.request_timeout_s)") from None
@@ -117,6 +132,16 @@ class MentalGLMServer:
             # timed out or client gone: their rows stop at the next token instead of running to max_tokens
             for request in requests:
                 request.cancel.set()
+        for answer in answers:
+            if isinstance(answer, Exception):
+                log.warning("a request's generation failed: %s", answer.__class__.__name__)
+                raise HTTPException(500, f"generation failed for this request ({answer.__class__.__name__}); "
+                                         "other requests were not affected")
+        return answers
+
+    async def _encode(self, function, *args):
+        # templating and tokenising a long prompt takes milliseconds: off the event loop
+        return await asyncio.to_thread(function, *args)
 
     # ------------------------------------------------------------------ routes
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -129,8 +154,9 @@ class MentalGLMServer:
         """Liveness, what the page needs to know (model id, tasks, limits, whether a token is required), and this
         replica's batching counts (generate calls, requests they answered, the largest batch)."""
         return {"status": "ok", "model": self.model_id, "tasks": list(SCORED_TASKS),
-                "max_post_chars": self.settings.max_post_chars, "auth_required": bool(os.environ.get(TOKEN_ENV)),
-                "max_batch_size": self.settings.max_batch_size, "batches": dict(self.batches)}
+                "max_post_chars": self.settings.max_post_chars, "auth_required": self.token is not None,
+                "max_batch_size": self.settings.max_batch_size, "batches": dict(self.batches),
+                "streams": {"active": self._streams.active, "limit": self._streams.cap}}
 
     @api.get("/v1/models", responses={401: {"model": ErrorResponse}})
     async def models(self) -> dict:
@@ -146,8 +172,9 @@ class MentalGLMServer:
             raise HTTPException(413, f"post has {len(body.post)} characters; the limit is "
                                      f"{self.settings.max_post_chars} (serve.max_post_chars)")
         tasks = body.tasks()
-        requests = [GenerationRequest(self.engine.instruction_prompt(render_instruction(task, body.post)),
-                                      self.settings.max_new_tokens) for task in tasks]
+        prompts = await self._encode(lambda: [self.engine.instruction_prompt(render_instruction(task, body.post))
+                                              for task in tasks])
+        requests = [GenerationRequest(prompt, self.settings.max_new_tokens) for prompt in prompts]
         answers = await self._generate(requests)
         results = [analyze_answer(task, body.post, answer.text) for task, answer in zip(tasks, answers)]
         latency = (time.perf_counter() - start) * 1000
@@ -168,17 +195,26 @@ class MentalGLMServer:
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         if sum(len(m["content"]) for m in messages) > self.settings.max_post_chars * 4:
             raise HTTPException(413, "messages are longer than the service accepts (serve.max_post_chars x 4)")
-        prompt = self.engine.chat_prompt(messages)
+        prompt = await self._encode(self.engine.chat_prompt, messages)
         prompt_tokens = len(prompt)
         if prompt_tokens > self.settings.max_prompt_tokens:
             raise HTTPException(413, f"prompt has {prompt_tokens} tokens; the limit is "
                                      f"{self.settings.max_prompt_tokens} (serve.max_prompt_tokens)")
+        context = self.engine.context_limit
+        if context is not None and prompt_tokens + max_tokens > context:
+            raise HTTPException(413, f"prompt ({prompt_tokens} tokens) + max_tokens ({max_tokens}) is over the "
+                                     f"model's context of {context} tokens")
         request = GenerationRequest(prompt, max_tokens, min(body.min_tokens, max_tokens), body.temperature,
                                     body.top_p)
         completion_id = "chatcmpl-" + uuid.uuid4().hex
         if body.stream:
-            return StreamingResponse(self._stream(completion_id, request, prompt_tokens),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+            slot = self._streams.take()
+            if slot is None:
+                raise HTTPException(503, f"{self._streams.cap} streamed answers are already being generated "
+                                         "on this replica (serve.max_concurrent_streams); retry later")
+            events = chat_events(self.engine, request, self._stream_pool, slot, completion_id, self.model_id,
+                                 self.settings.request_timeout_s, body.include_usage())
+            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         (answer,) = await self._generate([request])
         log.info("chat: %d prompt tokens, %d completion tokens", answer.prompt_tokens, answer.completion_tokens)
         extra = {"prompt_token_ids": list(prompt)} if body.return_token_ids else {}
@@ -188,40 +224,3 @@ class MentalGLMServer:
                              "finish_reason": answer.finish_reason}],
                 "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
                           "total_tokens": answer.prompt_tokens + answer.completion_tokens}}
-
-    async def _stream(self, completion_id: str, request: GenerationRequest,
-                      prompt_tokens: int) -> AsyncIterator[str]:
-        created = int(time.time())
-
-        def chunk(delta: dict, finish: str | None = None) -> str:
-            payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                       "model": self.model_id, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
-
-        stats = StreamStats()
-        pieces = self.engine.stream(request, stats)
-        deadline = time.monotonic() + self.settings.request_timeout_s
-        finish = "stop"
-        try:
-            yield chunk({"role": "assistant", "content": ""})
-            while True:
-                remaining = deadline - time.monotonic()
-                try:
-                    piece = await asyncio.wait_for(asyncio.to_thread(next, pieces, None), max(remaining, 0.001))
-                except asyncio.TimeoutError:
-                    request.cancel.set()
-                    error = {"message": f"generation took longer than {self.settings.request_timeout_s:g} s",
-                             "type": "timeout_error", "code": 504}
-                    yield f"data: {json.dumps({'error': error})}\n\n"
-                    finish = "length"
-                    break
-                if piece is None:
-                    break
-                yield chunk({"content": piece})
-            if finish == "stop" and stats.completion_tokens >= request.max_new_tokens \
-                    and stats.last_token not in self.engine.stops:
-                finish = "length"
-            yield chunk({}, finish)
-            yield "data: [DONE]\n\n"
-        finally:
-            request.cancel.set()  # the client may have gone: stop generating for it

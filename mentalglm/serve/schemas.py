@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mentalglm.tasks import SCORED_TASKS
 
@@ -102,22 +103,61 @@ class ChatMessage(BaseModel):
         return content
 
 
-class ChatRequest(BaseModel):
-    """`POST /v1/chat/completions`: the OpenAI schema's fields this server honours (others are ignored)."""
+# OpenAI chat fields this server does not implement, and the values that mean "not used" (a client may send
+# those). Any other value gets 422 naming the field: a request is answered as asked or refused, never half-honoured.
+UNSUPPORTED_CHAT_FIELDS: dict[str, tuple] = {
+    "stop": (None, [], ""), "seed": (None,), "tools": (None, []), "tool_choice": (None, "none"),
+    "functions": (None, []), "function_call": (None, "none"), "parallel_tool_calls": (None,),
+    "logprobs": (None, False), "top_logprobs": (None, 0), "logit_bias": (None, {}),
+    "presence_penalty": (None, 0, 0.0), "frequency_penalty": (None, 0, 0.0), "response_format": (None, {"type": "text"}),
+    "prediction": (None,), "audio": (None,), "modalities": (None, ["text"]), "reasoning_effort": (None,),
+    "web_search_options": (None,), "best_of": (None, 1), "echo": (None, False), "suffix": (None,),
+    "store": (None, False), "service_tier": (None, "auto", "default"),
+}
 
-    model_config = ConfigDict(extra="ignore")
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """`POST /v1/chat/completions`: the OpenAI fields this server honours. The fields it does not implement
+    (`stop`, `seed`, `tools`, `logprobs`, penalties, …) are accepted only with their "not used" value, and any
+    other field is refused: 422 names it."""
+
+    model_config = ConfigDict(extra="allow")
 
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     min_tokens: int = Field(0, ge=0, description="vLLM extension: generate at least this many tokens")
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="below 1e-5: greedy")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     n: int = Field(1, ge=1, le=1, description="one choice per request")
     stream: bool = False
+    stream_options: StreamOptions | None = Field(None, description="include_usage: a last chunk with the usage")
+    user: str | None = Field(None, description="the caller's own id for its logs; not used or stored here")
+    metadata: dict[str, str] | None = Field(None, description="accepted and not stored")
     return_token_ids: bool = Field(False, description="vLLM extension: also return the prompt's token ids "
                                                       "(`prompt_token_ids`), e.g. to audit what the model read")
+
+    @model_validator(mode="after")
+    def _nothing_ignored(self) -> "ChatRequest":
+        for name, value in (self.model_extra or {}).items():
+            if name not in UNSUPPORTED_CHAT_FIELDS:
+                raise PydanticCustomError("unknown_field", "{name}: not a chat completion field this server knows",
+                                          {"name": name})
+            if value not in UNSUPPORTED_CHAT_FIELDS[name]:
+                raise PydanticCustomError("unsupported_field", "{name}: not supported by this server (leave it "
+                                          "out)", {"name": name})
+        return self
+
+    def include_usage(self) -> bool:
+        """Whether a streamed answer ends with a usage chunk."""
+        return self.stream_options is not None and self.stream_options.include_usage
 
 
 class ErrorBody(BaseModel):

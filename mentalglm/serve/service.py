@@ -17,7 +17,6 @@ from mentalglm.config import ConfigError, load_config
 from mentalglm.config.serve import ServeConfig
 
 log = logging.getLogger(__name__)
-TOKEN_ENV = "MENTALGLM_API_TOKEN"
 
 
 def resolve_checkpoint(cfg: ServeConfig, checkpoint: str | Path | None) -> str | None:
@@ -57,9 +56,11 @@ def model_id(cfg: ServeConfig, checkpoint: str | None) -> str:
 def deployment_options(cfg: ServeConfig) -> dict[str, Any]:
     """Serve deployment options from `serve.*`: replicas or autoscaling, request limits, resources."""
     s = cfg.serve
-    env = {k: os.environ[k] for k in (TOKEN_ENV, "HF_HUB_OFFLINE") if os.environ.get(k)}
+    # never the token: runtime_env is part of the deployment config the dashboard shows (mentalglm.serve.auth)
+    env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE",) if os.environ.get(k)}
     options: dict[str, Any] = {
         "max_ongoing_requests": s.max_ongoing_requests, "max_queued_requests": s.max_queued_requests,
+        "health_check_period_s": s.health_check_period_s, "health_check_timeout_s": s.health_check_timeout_s,
         "ray_actor_options": {"num_cpus": s.cpus_per_replica, "num_gpus": s.gpus_per_replica,
                               "runtime_env": {"env_vars": env}},
     }
@@ -81,8 +82,12 @@ def build_app(cfg: ServeConfig, checkpoint: str | Path | None = None):
     vllm`.
 
     Raises:
-        ConfigError: bad checkpoint, or vLLM missing for the vllm backend.
+        ConfigError: bad checkpoint, vLLM missing for the vllm backend, or a non-loopback `serve.host` with no
+            token (see `mentalglm.serve.auth.check_exposure`).
     """
+    from mentalglm.serve.auth import check_exposure, read_token
+
+    check_exposure(cfg.serve.host, read_token(cfg.serve.token_file), cfg.serve.allow_unauthenticated)
     adapter = resolve_checkpoint(cfg, checkpoint)
     if cfg.serve.backend == "vllm":
         from mentalglm.serve.vllm_backend import build_vllm_app
@@ -121,6 +126,7 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
 
     from mentalglm.capacity import check_capacity
     from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.serve.guard import proxy_env
 
     s = cfg.serve
     # Against cluster.yaml the most replicas must fit (the autoscaler adds nodes), checked before connecting to
@@ -132,7 +138,9 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
                    unit="replicas")
     app = build_app(cfg, checkpoint)
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
-    serve.start(http_options={"host": s.host, "port": s.port, "request_timeout_s": s.request_timeout_s + 30})
+    # the proxies read bodies before any replica does: they get the body limit too (mentalglm.serve.guard)
+    serve.start(http_options={"host": s.host, "port": s.port, "request_timeout_s": s.request_timeout_s + 30},
+                controller_options={"runtime_env": {"env_vars": proxy_env(s.max_body_bytes)}})
     serve.run(app, name=s.app_name, route_prefix=s.route_prefix, blocking=False)
     url = url_of(cfg)
     _wait_healthy(url + "/healthz", timeout_s)

@@ -2,8 +2,9 @@
 
 vLLM loads plain model folders, so the LoRA adapter is first merged into the base weights and saved beside
 the adapter (`export_merged`). The resulting application speaks the OpenAI API (`/v1/chat/completions`,
-`/v1/models`); `/v1/analyze` and the analyst page stay with the transformers backend. Needs
-`pip install 'ray[llm]'` and a GPU, so CI never runs it.
+`/v1/models`); `/v1/analyze` and the analyst page stay with the transformers backend. Its ingress sits behind the
+same `RequestGuard` as the transformers deployment (token, body size), with the token read on the replica's node.
+Needs `pip install 'ray[llm]'` and a GPU, so CI never runs it.
 """
 
 from __future__ import annotations
@@ -89,4 +90,29 @@ def build_vllm_app(cfg: ServeConfig, adapter: str | None, served_id: str):
     from ray.serve.llm import LLMConfig, build_openai_app
 
     source = str(export_merged(cfg, adapter)) if adapter is not None else cfg.model.name_or_path
-    return build_openai_app({"llm_configs": [LLMConfig(**llm_config(cfg, source, served_id))]})
+    guard = {"host": cfg.serve.host, "token_file": cfg.serve.token_file,
+             "allow_unauthenticated": cfg.serve.allow_unauthenticated, "max_body_bytes": cfg.serve.max_body_bytes}
+    return build_openai_app({"llm_configs": [LLMConfig(**llm_config(cfg, source, served_id))],
+                             "ingress_cls_config": {"ingress_cls": guarded_ingress_class(),
+                                                    "ingress_extra_kwargs": {"mentalglm_guard": guard}}})
+
+
+def guarded_ingress_class() -> type:
+    """`ray.serve.llm`'s OpenAI ingress with MentalGLM's `RequestGuard` in front of its routes."""
+    from ray.serve.llm.ingress import OpenAiIngress
+
+    from mentalglm.serve.auth import check_exposure, read_token
+    from mentalglm.serve.guard import RequestGuard
+
+    class GuardedOpenAiIngress(OpenAiIngress):
+        def __init__(self, *args: Any, mentalglm_guard: dict[str, Any], **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self._mentalglm_token = read_token(mentalglm_guard["token_file"])
+            check_exposure(mentalglm_guard["host"], self._mentalglm_token, mentalglm_guard["allow_unauthenticated"])
+            self._mentalglm_max_body = mentalglm_guard["max_body_bytes"]
+
+        def __serve_build_asgi_app__(self):
+            # Serve calls this on the replica after __init__ and serves what it returns instead of the app
+            return RequestGuard(self.app, self._mentalglm_token, self._mentalglm_max_body)
+
+    return GuardedOpenAiIngress

@@ -95,8 +95,18 @@ def test_concurrent_encoding_gives_the_sequential_answer(tok):
     texts = [render_instruction("suicide_risk", f"帖子{i}" * (i % 7 + 1) + FORGED[: i % 20]) for i in range(64)]
     encoder = prompt_encoder(tok)
     sequential = [encoder.instruction_ids(t) for t in texts]
+    decoded = [tok.decode(ids, skip_special_tokens=True) for ids in sequential]
+
+    def mixed(i: int):
+        # what a replica does at once: encode on the event loop's threads, decode in the batch and stream threads,
+        # while some other caller uses the shared tokenizer with padding (which flips its backend's settings)
+        if i % 3 == 0:
+            tok([texts[i], texts[i][:5]], padding=True)
+        return encoder.instruction_ids(texts[i]), tok.decode(sequential[i], skip_special_tokens=True)
+
     with ThreadPoolExecutor(8) as pool:
-        assert list(pool.map(encoder.instruction_ids, texts)) == sequential
+        for _ in range(5):
+            assert list(pool.map(mixed, range(64))) == list(zip(sequential, decoded))
 
 
 def test_left_pad():

@@ -1,11 +1,11 @@
-"""A served tiny model for the serving tests: one Ray cluster for this folder's tests, two applications on one
-Serve instance.
+"""A served tiny model for the serving tests: one Ray cluster (with its dashboard) for this folder's tests, two
+applications on one Serve instance.
 
-`main` (route /) requires a bearer token and batches up to 4 requests; `strict` (route /strict) has one slot,
+`main` (route /) requires a bearer token, read from a file that ends in a newline as Kubernetes secrets do,
+batches up to 4 requests and streams 2 answers at once; `strict` (route /strict, loopback, no token) has one slot,
 one queue place and a 0.5 s request timeout, for the overload and timeout tests.
 """
 
-import os
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 @pytest.fixture(scope="session")
-def served(tiny_model_dir, tiny_adapter_dir, sample_data_dir):
+def served(tiny_model_dir, tiny_adapter_dir, sample_data_dir, tmp_path_factory):
     """(main URL, strict URL, main config): both applications, started for the first serving test that asks
     and stopped after the last test of this folder."""
     import ray
@@ -53,17 +53,16 @@ def served(tiny_model_dir, tiny_adapter_dir, sample_data_dir):
     from mentalglm.serve.service import start_service
     from mentalglm.serve.smoke import free_port
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
     _RUNNING["up"] = True
     port = free_port()
-    os.environ["MENTALGLM_API_TOKEN"] = TOKEN
-    try:
-        main_cfg = serve_config(tiny_model_dir, sample_data_dir, port, max_new_tokens=8, max_batch_size=4,
-                                batch_wait_timeout_s=0.05, max_ongoing_requests=8, max_queued_requests=64,
-                                cpus_per_replica=0.5, torch_threads=1)
-        main = start_service(main_cfg, tiny_adapter_dir)
-    finally:
-        del os.environ["MENTALGLM_API_TOKEN"]
+    token_file = tmp_path_factory.mktemp("secrets") / "api-token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    main_cfg = serve_config(tiny_model_dir, sample_data_dir, port, max_new_tokens=8, max_batch_size=4,
+                            batch_wait_timeout_s=0.05, max_ongoing_requests=8, max_queued_requests=64,
+                            max_concurrent_streams=2, cpus_per_replica=0.5, torch_threads=1,
+                            token_file=token_file)
+    main = start_service(main_cfg, tiny_adapter_dir)
     strict_cfg = serve_config(tiny_model_dir, sample_data_dir, port, app_name="strict", route_prefix="/strict",
                               max_new_tokens=8, max_batch_size=1, max_ongoing_requests=1, max_queued_requests=1,
                               request_timeout_s=0.5, max_tokens_limit=2000, cpus_per_replica=0.5,

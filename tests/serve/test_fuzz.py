@@ -1,5 +1,5 @@
-"""Bounded fuzzing of the HTTP API: 600 generated requests (shapes from the OpenAPI schema, broken on purpose),
-none of which may get a 5xx."""
+"""Bounded fuzzing of the HTTP API: 600 generated requests (shapes from the OpenAPI schema, broken on purpose,
+streamed chats among them), none of which may get a 5xx, nor a stream end in a 5xx error event."""
 
 import json
 
@@ -23,15 +23,21 @@ MESSAGE = st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "ass
 CHAT = st.fixed_dictionaries({"messages": st.lists(MESSAGE, max_size=3) | WILD}, optional={
     "max_tokens": st.integers(-2, 8) | st.integers(10**6, 10**9) | WILD, "temperature": st.floats(-1, 3) | WILD,
     "top_p": st.floats(-0.5, 1.5) | WILD, "stream": st.booleans(), "n": st.integers(-1, 3), "model": TEXT,
-    "min_tokens": st.integers(-3, 4)})
+    "min_tokens": st.integers(-3, 4), "stop": st.none() | TEXT, "seed": st.none() | st.integers(),
+    "stream_options": st.none() | st.fixed_dictionaries({"include_usage": st.booleans()}) | WILD})
 BODY = (st.tuples(st.just("/v1/analyze"), ANALYZE | WILD) | st.tuples(st.just("/v1/chat/completions"), CHAT | WILD))
 RAW = st.binary(max_size=60) | st.sampled_from([b"{", b"[]", b"null", b'{"post": "\\ud800"}', b"\xef\xbb\xbf{}"])
 
 
 def _check(response: httpx.Response) -> None:
     assert response.status_code < 500, (response.status_code, response.text[:300])
-    if response.headers.get("content-type", "").startswith("application/json"):
+    kind = response.headers.get("content-type", "")
+    if kind.startswith("application/json"):
         response.json()
+    if kind.startswith("text/event-stream"):
+        events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
+        errors = [e["error"] for e in events if "error" in e]
+        assert not errors and response.text.rstrip().endswith("data: [DONE]"), response.text[-300:]
 
 
 @settings(max_examples=450, deadline=None, suppress_health_check=list(HealthCheck), database=None)

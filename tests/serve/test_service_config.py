@@ -24,6 +24,13 @@ def test_fixed_replicas_and_autoscaling_options():
     assert scaled["ray_actor_options"]["num_cpus"] == 1
 
 
+def test_deployment_options_carry_health_checks_and_never_the_token(monkeypatch):
+    monkeypatch.setenv("MENTALGLM_API_TOKEN", "s3cret")
+    options = deployment_options(_cfg("serve.health_check_period_s=2", "serve.health_check_timeout_s=7"))
+    assert options["health_check_period_s"] == 2 and options["health_check_timeout_s"] == 7
+    assert "s3cret" not in repr(options)
+
+
 @pytest.mark.parametrize("override, key", [
     ("serve.max_batch_size=32", "serve"), ("serve.autoscaling={min_replicas: 3, max_replicas: 1}", "serve.autoscaling"),
     ("serve.backend=tgi", "serve.backend"), ("serve.max_new_tokens=9999", "serve"), ("serve.prot=1", "serve.prot"),
@@ -42,7 +49,7 @@ def test_checkpoint_must_be_an_adapter_folder(tmp_path):
     assert model_id(_cfg("serve.model_id=glm4-mh"), tmp_path) == "glm4-mh"
 
 
-def test_serve_deploy_file_validates_and_builds(tiny_model_dir, tiny_adapter_dir, sample_data_dir):
+def test_serve_deploy_file_validates_and_builds(tiny_model_dir, tiny_adapter_dir, sample_data_dir, tmp_path):
     from ray.serve.schema import ServeDeploySchema
 
     raw = yaml.safe_load((REPO / "deploy/serve.yaml").read_text())
@@ -52,8 +59,13 @@ def test_serve_deploy_file_validates_and_builds(tiny_model_dir, tiny_adapter_dir
     assert schema.http_options.host == "0.0.0.0"
     args = dict(app.args)
     assert (REPO / args["config"]).exists()
+    overrides = [f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}"]
+    with pytest.raises(ConfigError, match="serve.token_file"):  # bound to 0.0.0.0: no token file, no service
+        app_builder({**args, "config": str(REPO / args["config"]), "checkpoint": str(tiny_adapter_dir),
+                     "overrides": overrides})
+    (tmp_path / "api-token").write_text("t0ken\n")
     built = app_builder({**args, "config": str(REPO / args["config"]), "checkpoint": str(tiny_adapter_dir),
-                         "overrides": [f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}"]})
+                         "overrides": [*overrides, f"serve.token_file={tmp_path / 'api-token'}"]})
     assert type(built).__name__ == "Application"
 
 
