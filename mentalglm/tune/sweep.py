@@ -81,6 +81,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     from ray.tune.schedulers import ASHAScheduler
 
     from mentalglm.train.trainer import preflight, resolve_paths
+    from mentalglm.tune.placement_groups import ReleaseStrandedPlacementGroups
 
     check_search_space(cfg)
     base_cfg = resolve_paths(TrainConfig.model_validate(cfg.model_dump(exclude={"tune"})))
@@ -112,7 +113,9 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
             tune_config=tune.TuneConfig(num_samples=cfg.tune.num_samples, scheduler=scheduler,
                                         search_alg=_search_alg(cfg, concurrency),
                                         max_concurrent_trials=None if cfg.tune.searcher == "random" else concurrency),
-            run_config=tune.RunConfig(name="tuner", storage_path=str(layout.store)))
+            # a restored sweep gets its callbacks back from Tune's saved state
+            run_config=tune.RunConfig(name="tuner", storage_path=str(layout.store),
+                                      callbacks=[ReleaseStrandedPlacementGroups()]))
     log.info("%d samples, up to %d trials at once (%d workers x %d CPU each), metric %s (%s)",
              cfg.tune.num_samples, concurrency, base_cfg.scaling.num_workers, base_cfg.scaling.cpus_per_worker,
              metric, mode)
