@@ -73,48 +73,36 @@ class _FailingRows:
         return self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
 
-class _BreaksMidStream:
-    """The replica's model, except that a streamed generation fails after its third token."""
+class _HookedStreams:
+    """The replica's model, except that `hook(n)` runs before the n-th value a streamed generation hands on (the
+    prompt is the first)."""
 
-    def __init__(self, model):
-        self.model = model
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-    def generate(self, streamer=None, **kwargs):
-        if streamer is not None:
-            put, seen = streamer.put, []
-
-            def failing_put(value):
-                seen.append(value)
-                if len(seen) > 3:  # the prompt, then three tokens
-                    raise RuntimeError("the device fell over")
-                put(value)
-
-            streamer.put = failing_put
-        return self.model.generate(streamer=streamer, **kwargs)
-
-
-class _SlowStreams:
-    """The replica's model, except that a streamed generation takes 50 ms per token."""
-
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, hook):
+        self.model, self.hook = model, hook
 
     def __getattr__(self, name):
         return getattr(self.model, name)
 
     def generate(self, streamer=None, **kwargs):
         if streamer is not None:
-            put = streamer.put
+            put, seen = streamer.put, [0]
 
-            def slow_put(value):
-                time.sleep(0.05)
+            def hooked_put(value):
+                seen[0] += 1
+                self.hook(seen[0])
                 put(value)
 
-            streamer.put = slow_put
+            streamer.put = hooked_put
         return self.model.generate(streamer=streamer, **kwargs)
+
+
+def _fail_after_two_tokens(n: int) -> None:
+    if n > 3:
+        raise RuntimeError("the device fell over")
+
+
+def _slow(n: int) -> None:
+    time.sleep(0.05)
 
 
 def _break_rows(server):
@@ -123,7 +111,7 @@ def _break_rows(server):
 
 
 def _break_streams(server):
-    server.engine.model = _BreaksMidStream(server.engine.model)
+    server.engine.model = _HookedStreams(server.engine.model, _fail_after_two_tokens)
 
 
 def _restore(server):
@@ -172,7 +160,7 @@ def test_a_stream_that_fails_midway_ends_with_an_error_event_not_stop(fragile):
     chunks = payloads[:-1]
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks)  # never "stop" (nor "length")
     streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
-    assert sum(1 for c in chunks if c["choices"][0]["delta"].get("content")) <= 3
+    assert sum(1 for c in chunks if c["choices"][0]["delta"].get("content")) <= 2
     whole = httpx.post(f"{fragile}/v1/chat/completions", json={**body, "stream": False}, timeout=60)
     assert whole.status_code == 200  # the replica's slots were given back
     full = whole.json()["choices"][0]["message"]["content"]
@@ -180,7 +168,7 @@ def test_a_stream_that_fails_midway_ends_with_an_error_event_not_stop(fragile):
 
 
 def test_streams_beyond_the_cap_get_503_and_plain_requests_still_answer(fragile):
-    _on_replica("fragile", lambda server: setattr(server.engine, "model", _SlowStreams(server.engine.model)))
+    _on_replica("fragile", lambda server: setattr(server.engine, "model", _HookedStreams(server.engine.model, _slow)))
     long = {"messages": [{"role": "user", "content": "我好累"}], "max_tokens": 400, "min_tokens": 400,
             "stream": True}
     client = httpx.Client(timeout=60)
