@@ -206,13 +206,24 @@ def main() -> None:
                 "serve.request_timeout_s=60"])
             url = start_service(cfg)
             start_rss = replica_rss_mb(cfg.serve.app_name)
+            samples: list[float] = []
+            done = threading.Event()
+
+            def sample() -> None:  # the replica's memory every tenth of the run: growing, or settling?
+                while not done.wait(args.duration / 10):
+                    samples.append(replica_rss_mb(cfg.serve.app_name) or 0.0)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
             result = run_load(url, "load-test-token", catalogue(posts), args.clients, args.duration)
+            done.set()
             end_rss = replica_rss_mb(cfg.serve.app_name)
         finally:
             serve.shutdown()
             ray.shutdown()
     print(f"{args.clients} clients for {args.duration:g} s, 1 replica x {args.threads} threads (tiny model)")
     print(report(result, (start_rss, end_rss)))
+    print("replica RSS (MB) every tenth of the run: " + ", ".join(f"{m:.0f}" for m in samples))
     if result["mismatches"] or bad_statuses(result["statuses"]):
         sys.exit(1)
 
