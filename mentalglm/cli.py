@@ -15,11 +15,23 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from mentalglm.config import ConfigError, load_config
-from mentalglm.config.schema import DataBuildConfig, ModelInitConfig, PipelineConfig
+from mentalglm.config.schema import DataBuildConfig, DataFetchConfig, ModelInitConfig, PipelineConfig
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
 from mentalglm.config.tune import TuneConfig
+
+
+def _data_fetch(cfg: DataFetchConfig, args: argparse.Namespace) -> None:
+    from mentalglm.data.fetch import fetch_sources
+
+    if getattr(args, "source", None):
+        cfg = cfg.model_copy(update={"source": args.source})
+    report = fetch_sources(cfg)
+    print(f"{report.out_dir}: {len(report.fetched)} fetched, {len(report.present)} already present "
+          f"(hashes verified); {report.out_dir}/SOURCES.md")
+    if report.missing:
+        print("not in the mirror: " + ", ".join(report.missing))
 
 
 def _data_build(cfg: DataBuildConfig, args: argparse.Namespace) -> None:
@@ -129,6 +141,9 @@ _OUT = Option(("--out",), {"default": None, "help": "output folder"})
 
 
 VERBS: dict[str, Verb] = {
+    "data fetch": Verb(DataFetchConfig, _data_fetch, "download the pinned public sources, verify their SHA-256", (
+        Option(("--from",), {"dest": "source", "default": None,
+                             "help": "a mirror (folder or http(s) URL) laid out as out_dir, instead of upstream"}),)),
     "data build": Verb(DataBuildConfig, _data_build, "convert raw sources into unified records"),
     "model init": Verb(ModelInitConfig, _model_init, "create a random-weight GLM-4 model + tokenizer folder"),
     "train": Verb(TrainConfig, _train, "LoRA fine-tuning with Ray Train + DeepSpeed"),

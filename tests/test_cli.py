@@ -91,6 +91,7 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
 # each verb with its options first and a key=value override after them (here a key the schema rejects, so the
 # run stops at config validation, exit 2, naming the key: the override reached the config)
 VERB_RUNS = {
+    "data fetch": ["configs/data/fetch.yaml", "--from", "/nowhere"],
     "data build": ["configs/data/sample.yaml"],
     "model init": ["configs/model/tiny.yaml"],
     "train": ["configs/train/local-tiny.yaml"],

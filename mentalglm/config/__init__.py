@@ -3,6 +3,7 @@
 from mentalglm.config.loading import ConfigError, apply_overrides, load_config, set_key
 from mentalglm.config.schema import (
     DataBuildConfig,
+    DataFetchConfig,
     ModelConfig,
     ModelInitConfig,
     PipelineConfig,
@@ -11,6 +12,6 @@ from mentalglm.config.schema import (
 )
 
 __all__ = [
-    "ConfigError", "DataBuildConfig", "ModelConfig", "ModelInitConfig", "PipelineConfig", "RunConfig",
+    "ConfigError", "DataBuildConfig", "DataFetchConfig", "ModelConfig", "ModelInitConfig", "PipelineConfig", "RunConfig",
     "SourceConfig", "apply_overrides", "load_config", "set_key",
 ]

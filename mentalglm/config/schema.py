@@ -54,6 +54,18 @@ class SourceConfig(Strict):
         return self
 
 
+class DataFetchConfig(Strict):
+    """`mentalglm data fetch [CONFIG]`: the pinned public sources into `out_dir` (see `mentalglm.data.fetch`)."""
+
+    out_dir: Path = Field(Path("data/raw"), description="the raw-data folder `data build` configs read")
+    source: str | None = Field(None, description="a mirror laid out as out_dir (folder or http(s) URL); "
+                               "null: upstream, each file at its pinned commit")
+    splits: list[Literal["train", "val", "test"]] = Field(["train", "val", "test"], min_length=1,
+                                                          description="whose files to fetch")
+    retries: int = Field(4, ge=0, description="retries of a failed download, with exponential backoff")
+    timeout_s: float = Field(60.0, gt=0, description="per request")
+
+
 class DataBuildConfig(Strict):
     """`mentalglm data build CONFIG`: raw sources -> unified records in `out_dir`."""
 
