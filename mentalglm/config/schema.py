@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mentalglm.tasks import ALL_TASKS, IMHI_TASK, SCORED_TASKS
 
-SourceFormat = Literal["socialcd3k", "sos_hl_1k", "sos_4k", "imhi", "jsonl"]
+SourceFormat = Literal["socialcd3k", "sos_hl_1k", "sos_4k", "imhi", "jsonl", "openai_chat", "alpaca", "sharegpt"]
+CHAT_FORMATS = ("openai_chat", "alpaca", "sharegpt")  # answers read with the task's parser: a scored task is needed
 SplitName = Literal["train", "val", "test"]
 FORMAT_TASKS = {"socialcd3k": "cognitive_distortion", "sos_hl_1k": "suicide_risk",
                 "sos_4k": "suicide_level", "imhi": IMHI_TASK}
@@ -47,6 +48,9 @@ class SourceConfig(Strict):
     @model_validator(mode="after")
     def _format_matches_task(self) -> "SourceConfig":
         expected = FORMAT_TASKS.get(self.format)
+        if self.format in CHAT_FORMATS and self.task not in SCORED_TASKS:
+            raise ValueError(f"format {self.format} needs task: one of {list(SCORED_TASKS)} (its answers are read "
+                             "with that task's parser)")
         if self.task is None and expected:
             self.__dict__["task"] = expected
         elif expected and expected != self.task:

@@ -214,5 +214,11 @@ READERS: dict[str, Callable[[Path], Iterator[RowResult]]] = {
 
 
 def reader_for(fmt: str, task: str | None) -> Callable[[Path], Iterator[RowResult]]:
-    """The row reader of source format `fmt` (records of `task`)."""
-    return make_jsonl_reader(task) if fmt == "jsonl" else READERS[fmt]
+    """The row reader of source format `fmt` (records of `task`; the chat formats need one)."""
+    if fmt == "jsonl":
+        return make_jsonl_reader(task)
+    if fmt in READERS:
+        return READERS[fmt]
+    from mentalglm.data.chat_formats import make_chat_reader
+
+    return make_chat_reader(fmt, task)
