@@ -4,7 +4,7 @@
 
 The model is a random-weight GLM-4 preset with a tokenizer trained on the data; a random model rarely emits a
 stop token, so both sides generate `--max-new-tokens` tokens per prompt, which keeps the comparison fair.
-Uses ../shared/data (val split) when present, else the project's sample.
+Uses the fetched sources (data/raw, `mentalglm data fetch`; val split) when present, else the project's sample.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 Both sides train the same model (random-weight GLM-4 preset, tokenizer trained on the data), on the same
 length-grouped batches, with AdamW, fp32, the same torch thread count. Tokens/s counts real (non-padding) tokens
 over the timed steps (the first `--warmup` steps are left out on both sides). Also prints the share of padding
-tokens with and without length grouping. Uses ../shared/data when present, else the project's sample.
+tokens with and without length grouping. Uses the fetched sources (data/raw, `mentalglm data fetch`) when present,
+else the project's sample.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ def prepare(work: Path, preset: str) -> tuple[str, Path, Path]:
     from mentalglm.data.build import build_dataset
     from mentalglm.model.tiny import create_model_folder
 
-    shared = REPO.parent / "shared" / "data"
-    name = "cimhi" if (shared / "socialcd3k" / "train.tsv").exists() else "sample"
+    raw = REPO / "data" / "raw"
+    name = "cimhi" if (raw / "socialcd3k" / "train.tsv").exists() else "sample"
     cfg = load_config(DataBuildConfig, REPO / f"configs/data/{name}.yaml", [f"out_dir={work / 'data'}"])
-    for source in cfg.sources:
-        source.splits = {k: (REPO / v).resolve() for k, v in source.splits.items()}
+    for source in cfg.sources:  # the splits fetched (a mirror of training parts has no test files)
+        source.splits = {k: (REPO / v).resolve() for k, v in source.splits.items() if (REPO / v).exists()}
     build_dataset(cfg)
     model_cfg = ModelInitConfig(out_dir=work / "model", preset=preset,
                                 tokenizer={"train_files": [work / "data" / "train.jsonl"],

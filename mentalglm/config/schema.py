@@ -81,6 +81,9 @@ class DataBuildConfig(Strict):
         0.8, gt=0.0, le=1.0, description="train/val posts whose character-3-gram Jaccard with a test post is at "
                                          "least this are removed as near duplicates; null turns the rule off")
     progress_min_rows: int = Field(2000, ge=0, description="show a progress bar from this many rows on")
+    splits: list[SplitName] = Field(["train", "val", "test"], min_length=1,
+                                    description="the splits this build reads; a source's file for another split "
+                                                "is not read (splits=[train,val] for a mirror of training parts)")
     sources: list[SourceConfig] = Field(min_length=1)
 
     @field_validator("sources")

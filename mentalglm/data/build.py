@@ -62,6 +62,8 @@ def _to_record(row: RawRow, source: SourceConfig, split: str, stats: _Stats) -> 
 def _read_source(source: SourceConfig, cfg: DataBuildConfig, stats: _Stats) -> dict[str, list[Record]]:
     out: dict[str, list[Record]] = {}
     for split, path in source.splits.items():
+        if split not in cfg.splits:  # e.g. a mirror of training parts only: its test files are not there
+            continue
         rows = list(reader_for(source.format, source.task)(Path(path)))
         show = len(rows) >= cfg.progress_min_rows
         records, skipped = [], 0

@@ -46,22 +46,56 @@ RowResult = RawRow | RowError
 
 
 def _tsv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str] | RowError]]:
-    """Rows of a TSV file as {column name: value}; `column_of` gives the 1-based column of a name."""
+    """Rows of a table file as {column name: value} (`_Row.columns` gives a name's 1-based column): tab-separated,
+    or comma-separated CSV (quoted fields, as some upstream releases ship) when the header has no tab."""
     text, _ = read_text(path)
     lines = text_lines(text)
     if not lines:
         raise DataError(path, 1, "empty file: expected a header row")
+    if "\t" not in lines[0] and "," in lines[0]:
+        yield from _csv_rows(path, text, required)
+        return
     header = lines[0].split("\t")
-    missing = [c for c in required if c not in header]
-    if missing:
-        # the header's own words are not shown: a file without a header has a post on its first line
-        raise DataError(path, 1, f"header lacks column(s) {missing} ({len(header)} columns found)")
+    _check_header(path, header, required)
+    columns = {name: k for k, name in enumerate(header, start=1)}
     for lineno, line in enumerate(lines[1:], start=2):
         fields = line.split("\t")
         if len(fields) != len(header):
             yield lineno, RowError(lineno, f"expected {len(header)} tab-separated columns, found {len(fields)}")
         else:
-            yield lineno, _Row(zip(header, fields), columns={name: k for k, name in enumerate(header, start=1)})
+            yield lineno, _Row(zip(header, fields), columns=columns)
+
+
+def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in header]
+    if missing:
+        # the header's own words are not shown: a file without a header has a post on its first line
+        raise DataError(path, 1, f"header lacks column(s) {missing} ({len(header)} columns found)")
+
+
+def _csv_rows(path: Path, text: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str] | RowError]]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except csv.Error as exc:
+        raise DataError(path, 1, f"malformed CSV header ({exc})") from None
+    _check_header(path, header, required)
+    columns = {name: k for k, name in enumerate(header, start=1)}
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, RowError(start, f"malformed CSV ({exc})")
+            continue
+        if not fields or fields == [""]:
+            continue
+        if len(fields) != len(header):
+            yield start, RowError(start, f"expected {len(header)} comma-separated columns, found {len(fields)}")
+        else:
+            yield start, _Row(zip(header, fields), columns=columns)
 
 
 class _Row(dict):

@@ -3,6 +3,7 @@ connection dropped midway, a second run that downloads nothing), a folder mirror
 project's shared data when present), and the pinned manifest against UPSTREAM.md."""
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -156,8 +157,8 @@ def test_the_manifest_pins_what_upstream_md_lists():
 
 
 @pytest.mark.skipif(not (SHARED / "SHA256SUMS").exists(), reason="the shared data folder is not here")
-def test_fetch_from_the_shared_mirror_through_the_cli(tmp_path):
-    out = tmp_path / "raw"
+def test_fetch_from_the_shared_mirror_then_build_the_training_parts_through_the_cli(tmp_path):
+    out = tmp_path / "data" / "raw"  # the build configs read data/raw under the working folder
     run = subprocess.run([str(Path(sys.executable).parent / "mentalglm"), "data", "fetch",
                           str(REPO / "configs/data/fetch.yaml"), "--from", str(SHARED), f"out_dir={out}",
                           "splits=[train,val]"], capture_output=True, text=True, timeout=300)
@@ -168,3 +169,23 @@ def test_fetch_from_the_shared_mirror_through_the_cli(tmp_path):
     for f in fetched:
         assert hashlib.sha256((out / f.local).read_bytes()).hexdigest() == sums[f.local]
     assert not (out / "socialcd3k" / "test.tsv").exists()
+    for config, splits in (("cimhi", "[train,val]"), ("imhi", "[train]")):
+        build = subprocess.run([str(Path(sys.executable).parent / "mentalglm"), "data", "build",
+                                str(REPO / f"configs/data/{config}.yaml"), f"splits={splits}"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=600)
+        assert build.returncode == 0, build.stderr[-2000:]
+    stats = json.loads((tmp_path / "data" / "cimhi" / "stats.json").read_text())
+    assert {t: sum(stats["counts"][s][t]["total"] for s in ("train", "val")) for t in stats["counts"]["train"]} == \
+        {"cognitive_distortion": 2717, "suicide_risk": 814, "suicide_level": 3177}
+    assert (tmp_path / "data" / "imhi" / "train.jsonl").stat().st_size > 0
+
+
+def test_the_build_configs_read_the_files_fetch_writes():
+    from mentalglm.config import DataBuildConfig, load_config
+
+    locals_ = {f.local: f.split for f in MANIFEST}
+    for name in ("cimhi", "imhi"):
+        cfg = load_config(DataBuildConfig, REPO / f"configs/data/{name}.yaml")
+        for source in cfg.sources:
+            for split, path in source.splits.items():
+                assert locals_.get(str(path.relative_to("data/raw"))) == split, (name, source.name, split, path)

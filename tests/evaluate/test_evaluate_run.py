@@ -95,9 +95,10 @@ def test_baseline_on_shared_val(shared_data, tmp_path):
     from mentalglm.data.build import build_dataset
     from mentalglm.evaluate.baseline import run_baseline
 
-    data_cfg = load_config(DataBuildConfig, REPO / "configs/data/cimhi.yaml", [f"out_dir={tmp_path / 'cimhi'}"])
+    data_cfg = load_config(DataBuildConfig, REPO / "configs/data/cimhi.yaml",
+                      [f"out_dir={tmp_path / 'cimhi'}", "splits=[train,val]"])  # the mirror has no test files
     for source in data_cfg.sources:
-        source.splits = {k: shared_data / v.relative_to("../shared/data") for k, v in source.splits.items()}
+        source.splits = {k: shared_data / v.relative_to("data/raw") for k, v in source.splits.items()}
     build_dataset(data_cfg)
     cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [f"data.dir={tmp_path / 'cimhi'}"])
     metrics = run_baseline(cfg, "val", tmp_path / "out")
