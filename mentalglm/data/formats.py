@@ -169,36 +169,19 @@ _IMHI_POST_RE = re.compile(r'Consider this post:\s*"(.*)"\s*Question:', re.DOTAL
 def read_imhi(path: Path) -> Iterator[RowResult]:
     """IMHI (MentalLLaMA) CSV: `query` is the instruction, `gpt-3.5-turbo` the response, labels empty."""
     text, _ = read_text(path)
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DataError(path, 1, "empty file: expected a header row") from None
-    except csv.Error as exc:
-        raise DataError(path, 1, f"malformed CSV header ({exc})") from None
-    missing = [c for c in ("query", "gpt-3.5-turbo") if c not in header]
-    if missing:
-        raise DataError(path, 1, f"header lacks column(s) {missing} ({len(header)} columns found)")
-    q_col, a_col = header.index("query"), header.index("gpt-3.5-turbo")
-    while True:
-        start = reader.line_num + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield RowError(start, f"malformed CSV ({exc})")
+    if not text_lines(text):
+        raise DataError(path, 1, "empty file: expected a header row")
+    for lineno, row in _csv_rows(path, text, ("query", "gpt-3.5-turbo")):
+        if isinstance(row, RowError):
+            yield row
             continue
-        if len(fields) != len(header):
-            yield RowError(start, f"expected {len(header)} columns, found {len(fields)}")
-            continue
-        query, answer = fields[q_col].strip(), fields[a_col].strip()
+        query, answer = row["query"].strip(), row["gpt-3.5-turbo"].strip()
         if not query or not answer:
-            yield RowError(start, "empty query or answer", q_col + 1 if not query else a_col + 1)
+            yield RowError(lineno, "empty query or answer", row.columns["query" if not query else "gpt-3.5-turbo"])
             continue
         m = _IMHI_POST_RE.search(query)
         post = m.group(1).strip() if m and m.group(1).strip() else query
-        yield RawRow(start, post, [], instruction=query, response=answer)
+        yield RawRow(lineno, post, [], instruction=query, response=answer)
 
 
 def make_jsonl_reader(task: str | None) -> Callable[[Path], Iterator[RowResult]]:
