@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from mentalglm.config.schema import DataBuildConfig, SourceConfig
 from mentalglm.data.formats import RawRow, RowError, reader_for
+from mentalglm.data.hf_dataset import write_hf_dataset
 from mentalglm.data.io import DataError, write_json_atomic, write_jsonl_atomic
 from mentalglm.data.overlap import SHINGLE, NearDuplicateIndex, post_key
 from mentalglm.data.records import SPLITS, Record
@@ -184,7 +185,7 @@ def build_dataset(cfg: DataBuildConfig) -> dict:
         for split, records in parts.items():
             for r in records:
                 stats.before_carve[r.task][split] += 1
-        if "val" not in source.splits and "train" in parts:
+        if "val" not in parts and "train" in parts:  # no val file read (none given, or not in cfg.splits)
             parts["train"], parts["val"] = carve_val(parts["train"], cfg.val_fraction, cfg.seed, source.name)
             stats.val_carved.update(r.task for r in parts["val"])
 
@@ -209,6 +210,7 @@ def build_dataset(cfg: DataBuildConfig) -> dict:
         else:
             (out_dir / f"{split}.jsonl").unlink(missing_ok=True)  # a stale split from an earlier build
     write_json_atomic(out_dir / "stats.json", report)
+    write_hf_dataset(out_dir, outputs, report)
     for split, recs in outputs.items():
         if recs:
             log.info("wrote %s/%s.jsonl: %s", out_dir, split, {t: c["total"] for t, c in report["counts"][split].items()})
