@@ -112,7 +112,7 @@ def test_failed_rebuild_keeps_previous_output_intact(tmp_path):
     with pytest.raises(DataError):
         build_dataset(cfg)
     assert (tmp_path / "out" / "train.jsonl").read_bytes() == before
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["stats.json", "train.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["README.md", "hf", "stats.json", "train.jsonl"]
 
 
 def test_a_malformed_row_names_its_column():
