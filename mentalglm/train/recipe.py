@@ -19,6 +19,7 @@ from typing import Any
 from mentalglm.config.train import TrainConfig
 from mentalglm.data.batching import collate
 from mentalglm.data.records import load_split
+from mentalglm.data.encoded import encoded_split
 from mentalglm.data.tokenization import encode_records
 from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_checkpoint
 from mentalglm.train.compat import disable_deepspeed_cpu_shm_comm
@@ -109,16 +110,16 @@ class LoraRecipe:
 
     def _load_data(self) -> None:
         cfg, tok = self.cfg, self.cfg.tokenization
-        self.train_ex = encode_records(load_split(cfg.data.dir, "train", cfg.data.tasks), self.tokenizer,
-                                       tok.max_seq_len, tok.min_post_chars)
+        # memory-mapped Arrow, tokenised once per tokenizer and settings (mentalglm.data.encoded)
+        self.train_ex = encoded_split(cfg.data.dir, "train", cfg.data.tasks, self.tokenizer, tok.max_seq_len,
+                                      tok.min_post_chars)
         val_records = load_split(cfg.data.dir, cfg.data.val_split, cfg.data.tasks)
         self.val_ex = encode_records(evenly_spaced(val_records, cfg.train.val_subset), self.tokenizer,
                                      tok.max_seq_len, tok.min_post_chars)
         self.f1_records = val_subset(val_records, cfg.train.generate_eval.subset)
-        self.lengths = [len(e) for e in self.train_ex]
+        self.lengths = self.train_ex.lengths
         log.debug("rank %d: %d train and %d val examples, longest %d tokens, %d posts shortened", self.rank,
-                  len(self.train_ex), len(self.val_ex), max(self.lengths, default=0),
-                  sum(e.post_truncated for e in self.train_ex))
+                  len(self.train_ex), len(self.val_ex), max(self.lengths, default=0), self.train_ex.post_truncated)
         self.total = total_steps(len(self.train_ex), cfg, self.world)
         self.steps_per_epoch = steps_per_epoch(len(self.train_ex), cfg, self.world)
         if self.steps_per_epoch < 1:
