@@ -20,22 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from mentalglm import storage
+from mentalglm.data.io import file_sha256
 
 MANIFEST = "manifest.json"
-_CHUNK = 1 << 20
 
 
 class AdapterError(ValueError):
     """A location that is not a complete, published adapter folder; the message names the path and the file."""
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_manifest(folder: Path, fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:

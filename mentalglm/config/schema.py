@@ -64,8 +64,7 @@ class DataFetchConfig(Strict):
     out_dir: Path = Field(Path("data/raw"), description="the raw-data folder `data build` configs read")
     source: str | None = Field(None, description="a mirror laid out as out_dir (folder or http(s) URL); "
                                "null: upstream, each file at its pinned commit")
-    splits: list[Literal["train", "val", "test"]] = Field(["train", "val", "test"], min_length=1,
-                                                          description="whose files to fetch")
+    splits: list[SplitName] = Field(["train", "val", "test"], min_length=1, description="whose files to fetch")
     retries: int = Field(4, ge=0, description="retries of a failed download, with exponential backoff")
     timeout_s: float = Field(60.0, gt=0, description="per request")
 

@@ -20,25 +20,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mentalglm.data.formats import RawRow, RowError, RowResult
-from mentalglm.data.io import read_text
+from mentalglm.data.io import DataError, iter_jsonl, read_text
 from mentalglm.response_parser import parse_response
 
 _OWN_INSTRUCTION_RE = re.compile(r"^\s*考虑一下这个帖子：“(.*)”问题：", re.DOTALL)
-CHAT_FORMATS = ("openai_chat", "alpaca", "sharegpt")
 
 
-def iter_json_items(path: Path) -> Iterator[tuple[int, Any, str | None]]:
-    """(line, object, None) for each example of a JSON-lines file or a JSON array file, or (line, None, reason)
-    for one that is not valid JSON. Lines are 1-based; in an array, the line where the item starts."""
+def iter_json_items(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, DataError | None]]:
+    """Like `io.iter_jsonl` (line, object, None) or (line, None, error), for a JSON-lines file or a JSON array file;
+    in an array, the line is where the item starts."""
     text, _ = read_text(path)
-    body = text.lstrip()
-    if not body.startswith("["):
-        for lineno, line in enumerate(text.split("\n"), start=1):
-            if line.strip():
-                try:
-                    yield lineno, json.loads(line), None
-                except json.JSONDecodeError as exc:
-                    yield lineno, None, f"not valid JSON ({exc.msg}, column {exc.colno})"
+    if not text.lstrip().startswith("["):
+        yield from iter_jsonl(path)
         return
     decoder = json.JSONDecoder()
     index = text.index("[") + 1
@@ -47,16 +40,20 @@ def iter_json_items(path: Path) -> Iterator[tuple[int, Any, str | None]]:
             index += 1
         lineno = text.count("\n", 0, index) + 1
         if index >= len(text):
-            yield lineno, None, "the JSON array is not closed"
+            yield lineno, None, DataError(path, lineno, "the JSON array is not closed")
             return
         if text[index] == "]":
             return
         try:
             obj, index = decoder.raw_decode(text, index)
         except json.JSONDecodeError as exc:
-            yield lineno, None, f"not valid JSON ({exc.msg}); the rest of the array cannot be read"
+            yield lineno, None, DataError(path, lineno, f"not valid JSON ({exc.msg}); the rest of the array cannot "
+                                                        "be read")
             return
-        yield lineno, obj, None
+        if isinstance(obj, dict):
+            yield lineno, obj, None
+        else:
+            yield lineno, None, DataError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
 
 
 def _post_of(text: str) -> str:
@@ -119,10 +116,7 @@ def make_chat_reader(fmt: str, task: str) -> Callable[[Path], Iterator[RowResult
     def read(path: Path) -> Iterator[RowResult]:
         for lineno, obj, error in iter_json_items(path):
             if error is not None:
-                yield RowError(lineno, error)
-                continue
-            if not isinstance(obj, dict):
-                yield RowError(lineno, f"expected a JSON object, got {type(obj).__name__}")
+                yield RowError(lineno, error.reason, error.column)
                 continue
             post, answer = pick(obj)
             if post is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from mentalglm.data.hf_dataset import HF_DIR
-from mentalglm.data.io import DataError
+from mentalglm.data.io import DataError, file_sha256
 from mentalglm.data.records import Record
 from mentalglm.data.tokenization import EncodedExample, encode_example
 
@@ -60,10 +60,7 @@ def _fingerprint(files: list[Path], tokenizer: Any, max_seq_len: int, min_post_c
     digest.update((backend.to_str() if backend is not None else repr(tokenizer.get_vocab())).encode())
     digest.update(str(getattr(tokenizer, "chat_template", "")).encode())
     for path in files:
-        digest.update(path.name.encode())
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        digest.update(f"{path.name}:{file_sha256(path)}".encode())
     return digest.hexdigest()[:32]
 
 

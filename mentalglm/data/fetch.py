@@ -13,7 +13,6 @@ are retried with exponential backoff; a file already present with the right hash
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import shutil
@@ -26,7 +25,7 @@ from typing import Iterable
 
 from mentalglm.config import ConfigError
 from mentalglm.config.schema import DataFetchConfig
-from mentalglm.data.io import DataError, write_text_atomic
+from mentalglm.data.io import DataError, file_sha256, write_text_atomic
 from mentalglm.data.upstream import MANIFEST, TERMS, UpstreamFile
 
 log = logging.getLogger(__name__)
@@ -45,15 +44,6 @@ class FetchReport:
     fetched: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 (hex) of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _is_url(source: str) -> bool:
@@ -142,7 +132,7 @@ def fetch_file(file: UpstreamFile, expected: str, out_dir: Path, source: str | N
         DataError: the file cannot be fetched (the message names its URL or path).
     """
     dest = out_dir / file.local
-    if dest.exists() and sha256_of(dest) == expected:
+    if dest.exists() and file_sha256(dest) == expected:
         return False
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -153,7 +143,7 @@ def fetch_file(file: UpstreamFile, expected: str, out_dir: Path, source: str | N
         if not Path(origin).exists():
             raise DataError(origin, None, "not in the mirror")
         _copy(Path(origin), part)
-    got = sha256_of(part)
+    got = file_sha256(part)
     if got != expected:
         part.unlink()
         raise ChecksumError(file.local, None, f"SHA-256 {got} does not match the pinned {expected} (from "

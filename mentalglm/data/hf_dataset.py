@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from mentalglm.data.io import write_binary_atomic, write_text_atomic
 from mentalglm.data.records import Record
 from mentalglm.tasks import SCORED_TASKS, get_task
 
@@ -37,7 +38,7 @@ def task_features(task: str) -> Any:
 def write_hf_dataset(out_dir: Path, outputs: dict[str, list[Record]], report: dict[str, Any]) -> list[str]:
     """Write `{out_dir}/hf/{task}/{split}.parquet` for every task and split, then the card; returns the tasks.
 
-    Each Parquet file is written under a temp name and renamed; the card, which makes the files loadable, last.
+    Each file is written atomically (temp file, then rename); the card, which makes the files loadable, last.
     """
     from datasets import Dataset
 
@@ -55,20 +56,14 @@ def write_hf_dataset(out_dir: Path, outputs: dict[str, list[Record]], report: di
                 names = list(get_task(task).labels)
                 columns["labels"] = [[names.index(label) for label in r.labels] for r in rows]
             target = out_dir / HF_DIR / task / f"{split}.parquet"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            Dataset.from_dict(columns, features=features).to_parquet(str(tmp))
-            tmp.replace(target)
+            write_binary_atomic(target, Dataset.from_dict(columns, features=features).to_parquet)
             written.add(target)
             files.append({"split": split, "path": f"{HF_DIR}/{task}/{split}.parquet"})
         configs.append({"config_name": task, "data_files": files})
     for stale in (out_dir / HF_DIR).glob("*/*.parquet"):  # a task or split an earlier build had
         if stale not in written:
             stale.unlink()
-    card = _card(configs, report)
-    tmp = out_dir / f".{CARD}.tmp"
-    tmp.write_text(card, encoding="utf-8")
-    tmp.replace(out_dir / CARD)
+    write_text_atomic(out_dir / CARD, _card(configs, report))
     return tasks
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -61,11 +62,20 @@ def text_lines(text: str) -> list[str]:
     return lines
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, write: Any, binary: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -78,6 +88,11 @@ def _atomic_write(path: Path, write: Any) -> None:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write `text` to `path` through a temp file in the same folder and a rename."""
     _atomic_write(Path(path), lambda handle: handle.write(text))
+
+
+def write_binary_atomic(path: str | Path, write: Callable[[Any], Any]) -> None:
+    """Call `write(handle)` on a binary temp file in the same folder as `path`, then rename it to `path`."""
+    _atomic_write(Path(path), write, binary=True)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

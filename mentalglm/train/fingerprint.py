@@ -20,7 +20,7 @@ from typing import Any
 from mentalglm import storage
 from mentalglm.config import ConfigError
 from mentalglm.config.train import TrainConfig
-from mentalglm.publish import file_sha256
+from mentalglm.data.io import file_sha256
 from mentalglm.run_layout import RunLayout
 
 _TRAIN_KEYS = ("epochs", "max_steps", "micro_batch_size", "grad_accum", "lr", "weight_decay", "warmup_ratio",

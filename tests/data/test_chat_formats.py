@@ -110,7 +110,7 @@ def test_an_unclosed_array_is_an_error_at_its_end(tmp_path):
     path = tmp_path / "cut.json"
     path.write_text('[\n  {"a": 1},\n  {"b": ', encoding="utf-8")
     items = list(iter_json_items(path))
-    assert items[0] == (2, {"a": 1}, None) and items[1][0] == 3 and "not valid JSON" in items[1][2]
+    assert items[0] == (2, {"a": 1}, None) and items[1][0] == 3 and "not valid JSON" in items[1][2].reason
 
 
 def test_a_build_names_the_file_and_line_and_a_chat_format_needs_a_scored_task(tmp_path):
