@@ -177,18 +177,22 @@ class GenerationEngine:
         key = lambda i: (requests[i].sampling_key, requests[i].min_new_tokens)  # noqa: E731
         return [list(rows) for _, rows in groupby(sorted(range(len(requests)), key=key), key=key)]
 
-    def _generate_rows(self, rows: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """One `generate` call for requests that share sampling settings."""
+    def _inputs(self, prompts: Sequence[Sequence[int]]) -> dict[str, Any]:
+        """`generate`'s input_ids and attention_mask for prompts, left-padded, on the model's device."""
+        input_ids, attention_mask = left_pad(prompts, self.tokenizer.pad_token_id)
+        return {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
+
+    def _generate_rows(self, rows: Sequence[GenerationRequest], **extra: Any) -> list[GenerationResult]:
+        """One `generate` call for requests that share sampling settings (`extra`: more `generate` arguments)."""
         import torch
         from transformers import StoppingCriteriaList
 
         longest = max(r.max_new_tokens for r in rows)
-        input_ids, attention_mask = left_pad([r.prompt_ids for r in rows], self.tokenizer.pad_token_id)
-        enc = {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
+        enc = self._inputs([r.prompt_ids for r in rows])
         cancelled = _Cancelled([r.cancel for r in rows])
         with torch.no_grad():
             out = self.model.generate(**enc, **self._generate_kwargs(rows[0], longest),
-                                      stopping_criteria=StoppingCriteriaList([cancelled]))
+                                      stopping_criteria=StoppingCriteriaList([cancelled]), **extra)
         new = out[:, enc["input_ids"].shape[1]:].tolist()
         prompt_lengths = enc["attention_mask"].sum(dim=1).tolist()
         return [self._finish(new[i], r.max_new_tokens, int(prompt_lengths[i])) for i, r in enumerate(rows)]
@@ -210,11 +214,8 @@ class GenerationEngine:
             try:
                 answers: list[GenerationResult | Exception] = list(
                     self._generate_rows([requests[i] for i in rows]))
-            except Exception:  # noqa: BLE001 - retried row by row below, so the culprit alone fails
-                if len(rows) == 1:
-                    answers = [self._alone(requests[rows[0]])]
-                else:
-                    answers = [self._alone(requests[i]) for i in rows]
+            except Exception as exc:  # noqa: BLE001 - a lone request fails with it; a group is retried row by row
+                answers = [exc] if len(rows) == 1 else [self._alone(requests[i]) for i in rows]
             for i, answer in zip(rows, answers):
                 results[i] = answer
         return results  # type: ignore[return-value]
@@ -239,18 +240,7 @@ class GenerationEngine:
         Raises:
             Exception: whatever generation raised (the tokens passed to `on_token` so far stay valid).
         """
-        import torch
-        from transformers import StoppingCriteriaList
-
-        input_ids, attention_mask = left_pad([request.prompt_ids], self.tokenizer.pad_token_id)
-        enc = {"input_ids": input_ids.to(self.device), "attention_mask": attention_mask.to(self.device)}
-        kwargs = self._generate_kwargs(request, request.max_new_tokens)
-        kwargs.update(streamer=_TokenCallback(on_token),
-                      stopping_criteria=StoppingCriteriaList([_Cancelled([request.cancel])]))
-        with torch.no_grad():
-            out = self.model.generate(**enc, **kwargs)
-        return self._finish(out[0, enc["input_ids"].shape[1]:].tolist(), request.max_new_tokens,
-                            len(request.prompt_ids))
+        return self._generate_rows([request], streamer=_TokenCallback(on_token))[0]
 
     def answer_tokens(self, token_ids: Sequence[int], limit: int) -> list[int]:
         """The tokens of an answer that count as its text: up to the first stop token, at most `limit`."""
@@ -275,10 +265,8 @@ class GenerationEngine:
         """
         import torch
 
-        input_ids, attention_mask = left_pad([self.instruction_prompt("你好")], self.tokenizer.pad_token_id)
         with torch.no_grad():
-            out = self.model.generate(input_ids=input_ids.to(self.device),
-                                      attention_mask=attention_mask.to(self.device), max_new_tokens=1,
+            out = self.model.generate(**self._inputs([self.instruction_prompt("你好")]), max_new_tokens=1,
                                       do_sample=False, temperature=None, top_p=None, output_scores=True,
                                       return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id)
         if not bool(torch.isfinite(out.scores[0]).all()):

@@ -89,6 +89,8 @@ def test_a_failing_row_fails_alone(engine):
     assert answers[:2] + answers[3:] == expected
     assert isinstance(answers[2], RuntimeError) and str(answers[2]) == "this row breaks generation"
     assert broken.model.calls == [5, 1, 1, 1, 1, 1]  # the batch, then each row alone
+    (lone,) = broken.generate_isolated([GenerationRequest(bad, 5)])
+    assert isinstance(lone, RuntimeError) and broken.model.calls[6:] == [1]  # a lone failure is not run twice
     with pytest.raises(RuntimeError):
         broken.generate([GenerationRequest(bad, 5)])  # evaluation's path: a failure is never swallowed
     assert all(isinstance(a, GenerationResult) for a in broken.generate_isolated(requests))
