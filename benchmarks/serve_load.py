@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -129,21 +128,34 @@ def run_load(url: str, token: str | None, requests: list[dict[str, Any]], client
             "long_200": sum(len(v) for i, v in answers.items() if requests[i]["long"])}
 
 
-def replica_rss_mb(app_name: str) -> float | None:
-    """Resident memory of the application's replica (one replica), from inside it; None without Ray."""
+def serve_actors(prefix: str) -> list[str]:
+    """Names of Serve's live actors that start with `prefix`: `SERVE_REPLICA::{app}#` (an application's replicas),
+    `SERVE_PROXY_ACTOR` (the HTTP proxies)."""
+    import ray
+
+    return sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith(prefix))
+
+
+def actor_pid(name: str) -> int:
+    """The process id of a Serve actor, asked of the actor itself."""
     import os
 
+    import ray
+
+    return ray.get(ray.get_actor(name, namespace="serve").__ray_call__.remote(lambda _: os.getpid()))
+
+
+def replica_rss_mb(app_name: str) -> float | None:
+    """Resident memory of the application's replica (one replica), from inside it; None without Ray."""
     import psutil
     import ray
 
     if not ray.is_initialized():
         return None
-    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-             if a["name"].startswith(f"SERVE_REPLICA::{app_name}#")]
+    names = serve_actors(f"SERVE_REPLICA::{app_name}#")
     if len(names) != 1:
         return None
-    pid = ray.get(ray.get_actor(names[0], namespace="serve").__ray_call__.remote(lambda _: os.getpid()))
-    return psutil.Process(pid).memory_info().rss / 2**20
+    return psutil.Process(actor_pid(names[0])).memory_info().rss / 2**20
 
 
 def bad_statuses(statuses: Counter) -> dict[int, int]:

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from mentalglm.config.serve import ServeConfig
 from mentalglm.model.inference import GenerationEngine, GenerationRequest, GenerationResult
 from mentalglm.serve.analysis import analyze_answer
-from mentalglm.serve.auth import check_exposure, read_token
+from mentalglm.serve.auth import serving_token
 from mentalglm.serve.guard import RequestGuard, error_body
 from mentalglm.serve.schemas import AnalyzeRequest, AnalyzeResponse, ChatRequest, ErrorResponse
 from mentalglm.serve.streaming import StreamSlots, chat_events
@@ -71,8 +71,7 @@ class MentalGLMServer:
         cfg = ServeConfig.model_validate(config)
         self.settings = cfg.serve
         # read here, on the replica's node, never passed in a config (see mentalglm.serve.auth)
-        self.token = read_token(self.settings.token_file)
-        check_exposure(self.settings.host, self.token, self.settings.allow_unauthenticated)
+        self.token = serving_token(self.settings)
         self.model_id = model_id
         self.base_model = cfg.model.name_or_path
         threads = self.settings.torch_threads or max(1, int(self.settings.cpus_per_replica))

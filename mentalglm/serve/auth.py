@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from mentalglm.config import ConfigError
 
@@ -68,6 +69,18 @@ def check_exposure(host: str, token: str | None, allow_unauthenticated: bool) ->
             "without one on purpose")
     log.warning("serving on %s without a token (serve.allow_unauthenticated is true): anyone who can reach "
                 "this address can use the model", host)
+
+
+def serving_token(settings: Any) -> str | None:
+    """The token a service with these `serve.*` settings requires (None: open), once it has passed the
+    fail-closed rule; what the driver checks before deploying and each replica checks again on its node.
+
+    Raises:
+        ConfigError: see `read_token` and `check_exposure`.
+    """
+    token = read_token(settings.token_file)
+    check_exposure(settings.host, token, settings.allow_unauthenticated)
+    return token
 
 
 def needs_token(path: str) -> bool:

@@ -85,9 +85,9 @@ def build_app(cfg: ServeConfig, checkpoint: str | Path | None = None):
         ConfigError: bad checkpoint, vLLM missing for the vllm backend, or a non-loopback `serve.host` with no
             token (see `mentalglm.serve.auth.check_exposure`).
     """
-    from mentalglm.serve.auth import check_exposure, read_token
+    from mentalglm.serve.auth import serving_token
 
-    check_exposure(cfg.serve.host, read_token(cfg.serve.token_file), cfg.serve.allow_unauthenticated)
+    serving_token(cfg.serve)
     adapter = resolve_checkpoint(cfg, checkpoint)
     if cfg.serve.backend == "vllm":
         from mentalglm.serve.vllm_backend import build_vllm_app

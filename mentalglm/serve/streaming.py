@@ -73,9 +73,12 @@ async def chat_events(engine: GenerationEngine, request: GenerationRequest, pool
     created = int(time.time())
     queue: asyncio.Queue = asyncio.Queue()
 
-    def chunk(delta: dict, finish: str | None = None) -> str:
+    def envelope(choices: list, **extra: Any) -> str:
         return _event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                       "model": model_id, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+                       "model": model_id, "choices": choices, **extra})
+
+    def chunk(delta: dict, finish: str | None = None) -> str:
+        return envelope([{"index": 0, "delta": delta, "finish_reason": finish}])
 
     def on_token(token: int) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, token)
@@ -125,11 +128,9 @@ async def chat_events(engine: GenerationEngine, request: GenerationRequest, pool
             log.warning("stream %s: streamed text is not a prefix of the answer", completion_id)
         yield chunk({}, result.finish_reason)
         if include_usage:
-            yield _event({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                          "model": model_id, "choices": [],
-                          "usage": {"prompt_tokens": result.prompt_tokens,
-                                    "completion_tokens": result.completion_tokens,
-                                    "total_tokens": result.prompt_tokens + result.completion_tokens}})
+            yield envelope([], usage={"prompt_tokens": result.prompt_tokens,
+                                      "completion_tokens": result.completion_tokens,
+                                      "total_tokens": result.prompt_tokens + result.completion_tokens})
         yield "data: [DONE]\n\n"
     finally:
         request.cancel.set()  # the client may have gone: stop generating for it

@@ -90,29 +90,27 @@ def build_vllm_app(cfg: ServeConfig, adapter: str | None, served_id: str):
     from ray.serve.llm import LLMConfig, build_openai_app
 
     source = str(export_merged(cfg, adapter)) if adapter is not None else cfg.model.name_or_path
-    guard = {"host": cfg.serve.host, "token_file": cfg.serve.token_file,
-             "allow_unauthenticated": cfg.serve.allow_unauthenticated, "max_body_bytes": cfg.serve.max_body_bytes}
     return build_openai_app({"llm_configs": [LLMConfig(**llm_config(cfg, source, served_id))],
-                             "ingress_cls_config": {"ingress_cls": guarded_ingress_class(),
-                                                    "ingress_extra_kwargs": {"mentalglm_guard": guard}}})
+                             "ingress_cls_config": {"ingress_cls": guarded_ingress_class(), "ingress_extra_kwargs": {
+                                 "mentalglm_serve": cfg.serve.model_dump(mode="json")}}})
 
 
 def guarded_ingress_class() -> type:
     """`ray.serve.llm`'s OpenAI ingress with MentalGLM's `RequestGuard` in front of its routes."""
     from ray.serve.llm.ingress import OpenAiIngress
 
-    from mentalglm.serve.auth import check_exposure, read_token
+    from mentalglm.config.serve import ServeSection
+    from mentalglm.serve.auth import serving_token
     from mentalglm.serve.guard import RequestGuard
 
     class GuardedOpenAiIngress(OpenAiIngress):
-        def __init__(self, *args: Any, mentalglm_guard: dict[str, Any], **kwargs: Any):
+        def __init__(self, *args: Any, mentalglm_serve: dict[str, Any], **kwargs: Any):
             super().__init__(*args, **kwargs)
-            self._mentalglm_token = read_token(mentalglm_guard["token_file"])
-            check_exposure(mentalglm_guard["host"], self._mentalglm_token, mentalglm_guard["allow_unauthenticated"])
-            self._mentalglm_max_body = mentalglm_guard["max_body_bytes"]
+            self._mentalglm_serve = ServeSection.model_validate(mentalglm_serve)
+            self._mentalglm_token = serving_token(self._mentalglm_serve)  # read on this replica's node
 
         def __serve_build_asgi_app__(self):
             # Serve calls this on the replica after __init__ and serves what it returns instead of the app
-            return RequestGuard(self.app, self._mentalglm_token, self._mentalglm_max_body)
+            return RequestGuard(self.app, self._mentalglm_token, self._mentalglm_serve.max_body_bytes)
 
     return GuardedOpenAiIngress

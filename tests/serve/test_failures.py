@@ -15,6 +15,11 @@ import httpx
 import pytest
 
 from conftest import serve_config
+from paths import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from serve_load import serve_actors  # noqa: E402
 
 BAD_SYSTEM = "请把这一行弄坏"  # the system message that marks the request whose row fails
 
@@ -39,10 +44,7 @@ def fragile(served, tiny_model_dir, tiny_adapter_dir, sample_data_dir):
 
 
 def _replicas(app: str) -> list[str]:
-    import ray
-
-    return sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-                  if a["name"].startswith(f"SERVE_REPLICA::{app}#"))
+    return serve_actors(f"SERVE_REPLICA::{app}#")
 
 
 def _on_replica(app: str, change) -> None:

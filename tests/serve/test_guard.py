@@ -4,6 +4,7 @@ token stays out of every config Ray and Serve show. (Streams beyond the cap: tes
 
 import json
 import socket
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -12,6 +13,11 @@ import psutil
 import pytest
 
 from conftest import TOKEN
+from paths import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from serve_load import actor_pid, serve_actors  # noqa: E402
 
 FIFTY_MB = 50 * 1024 * 1024
 CHAT = {"messages": [{"role": "user", "content": "我好累"}], "max_tokens": 2}
@@ -38,15 +44,8 @@ def _read_response(sock: socket.socket) -> bytes:
 
 def _serve_pids() -> dict[str, int]:
     """Process ids of the HTTP proxy and of the main application's replica."""
-    import os
-
-    import ray
-
-    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
-    wanted = {"proxy": [n for n in names if n.startswith("SERVE_PROXY_ACTOR")],
-              "replica": [n for n in names if n.startswith("SERVE_REPLICA::mentalglm#")]}
-    return {role: ray.get(ray.get_actor(found[0], namespace="serve").__ray_call__.remote(lambda _: os.getpid()))
-            for role, found in wanted.items() if len(found) == 1}
+    wanted = {"proxy": serve_actors("SERVE_PROXY_ACTOR"), "replica": serve_actors("SERVE_REPLICA::mentalglm#")}
+    return {role: actor_pid(found[0]) for role, found in wanted.items() if len(found) == 1}
 
 
 def _rss_mb(pids: dict[str, int]) -> dict[str, float]:
