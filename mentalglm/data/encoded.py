@@ -99,11 +99,11 @@ def encoded_split(data_dir: str | Path, split: str, tasks: list[str] | None, tok
             out["response_truncated"].append(example.response_truncated)
         return out
 
+    cache.mkdir(parents=True, exist_ok=True)
     parts = []
     for path in files:
         records = Dataset.from_parquet(str(path), cache_dir=str(_cache_dir() / "parquet"),
                                        columns=["id", "post", "instruction", "response"])
-        cache.mkdir(parents=True, exist_ok=True)
         parts.append(records.map(encode, batched=True, batch_size=256, remove_columns=records.column_names,
                                  features=features, cache_file_name=str(cache / f"{path.parent.name}.arrow"),
                                  new_fingerprint=f"{fingerprint}-{path.parent.name}",

@@ -51,10 +51,8 @@ def write_hf_dataset(out_dir: Path, outputs: dict[str, list[Record]], report: di
             rows = [r for r in records if r.task == task]
             if not rows:
                 continue
+            # label names go in as they are: the ClassLabel feature stores their indices and refuses other names
             columns = {name: [getattr(r, name) for r in rows] for name in features}
-            if task in SCORED_TASKS:  # ClassLabel stores indices
-                names = list(get_task(task).labels)
-                columns["labels"] = [[names.index(label) for label in r.labels] for r in rows]
             target = out_dir / HF_DIR / task / f"{split}.parquet"
             write_binary_atomic(target, Dataset.from_dict(columns, features=features).to_parquet)
             written.add(target)
