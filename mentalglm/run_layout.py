@@ -52,7 +52,7 @@ class RunLayout:
     @property
     def final_location(self) -> str | Path:
         """The published `final/` in the store."""
-        return storage.join(self.storage_path, self.name, "final")
+        return storage.join(self.store, "final")
 
     @property
     def final_dir(self) -> Path:
@@ -62,7 +62,7 @@ class RunLayout:
     @property
     def fingerprint_location(self) -> str | Path:
         """`run_fingerprint.json` beside the checkpoints."""
-        return storage.join(self.storage_path, self.name, FINGERPRINT_FILE)
+        return storage.join(self.store, FINGERPRINT_FILE)
 
     def child(self, name: str) -> "RunLayout":
         """The layout of a stage or a trial: a run stored under this one's store (and home)."""
@@ -72,12 +72,12 @@ class RunLayout:
     @property
     def tuner_state(self) -> str | Path:
         """Tune's experiment state, for restoring an interrupted sweep."""
-        return storage.join(self.storage_path, self.name, "tuner")
+        return storage.join(self.store, "tuner")
 
     @property
     def trials_location(self) -> str | Path:
         """Where the trials' runs are stored (each a run named by its trial id)."""
-        return storage.join(self.storage_path, self.name, "trials")
+        return storage.join(self.store, "trials")
 
     @property
     def trials_home(self) -> Path:
@@ -91,7 +91,7 @@ class RunLayout:
     @property
     def best_location(self) -> str | Path:
         """The published `best/` in the store."""
-        return storage.join(self.storage_path, self.name, "best")
+        return storage.join(self.store, "best")
 
     @property
     def best_dir(self) -> Path:
