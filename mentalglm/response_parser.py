@@ -13,8 +13,13 @@ What the parser must never do is invent an answer, above all a high-risk one. So
    only mentions are negated fails with kind `negated`.
 6. Single-label tasks: two different labels fail with kind `conflict`. Multi-label: the union, in task order.
 
-Every failure has a `kind` (`empty`, `no_label`, `negated`, `conflict`, `out_of_range`) so evaluation can count
-them; a failure never carries labels.
+Multi-label answers may instead be a 0/1 table (the peer SocialCD-3K chat data's form): a line of `|`-separated
+cells, two or more of them label names, over further `|` lines (a `---` separator row is optional). Its header names
+every label, so it is read by its cells, never as text: exactly one row, as many cells as the header, 0 or 1 under
+each label, and no label named outside the table; anything else fails with kind `table`.
+
+Every failure has a `kind` (`empty`, `no_label`, `negated`, `conflict`, `out_of_range`, `table`) so evaluation can
+count them; a failure never carries labels.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 
 from mentalglm.tasks import INSTRUCTION_TEMPLATE, TASKS, get_task
 
-FAILURE_KINDS = ("empty", "no_label", "negated", "conflict", "out_of_range")
+FAILURE_KINDS = ("empty", "no_label", "negated", "conflict", "out_of_range", "table")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ _NEGATION_RE = re.compile(
     r"[\s的了出地]*(?:(?:表现|体现|属于|是|为|存在|有|具有|显示|达到|处于|任何|明显|什么|自杀风险|风险|等级)"
     r"[\s的了出地]*)*$")
 _LIST_GLUE = re.compile(r"[\s、,，/和与及]*")
+_TABLE_SEPARATOR_CELL = re.compile(r":?-+:?")
 
 
 def _normalise(text: str) -> str:
@@ -195,6 +201,51 @@ def _fail(kind: str, error: str, explanation: str | None) -> ParsedResponse:
     return ParsedResponse([], explanation, False, error, kind)
 
 
+def _cells(line: str) -> list[str]:
+    line = line.strip()
+    line = line[1:] if line.startswith("|") else line
+    line = line[:-1] if line.endswith("|") else line
+    return [cell.strip() for cell in line.split("|")]
+
+
+def _label_table(task_id: str, head: str, explanation: str | None) -> ParsedResponse | None:
+    """The answer read from a 0/1 label table in `head`, or None when `head` holds no such table."""
+    labels = TASKS[task_id].labels
+    lines = head.split("\n")
+    for i, line in enumerate(lines):
+        header = _cells(line) if "|" in line else []
+        if sum(cell in labels for cell in header) < 2:
+            continue
+        end = i + 1
+        while end < len(lines) and "|" in lines[end]:
+            end += 1
+        rows = [_cells(row) for row in lines[i + 1:end]]
+        if not rows:
+            return None  # one line of labels between pipes is a list, read as text
+        if all(_TABLE_SEPARATOR_CELL.fullmatch(cell) for cell in rows[0]):
+            rows = rows[1:]
+        named = [cell for cell in header if cell in labels]
+        outside = _find_labels("\n".join(lines[:i] + lines[end:]), labels)
+        if outside:
+            return _fail("table", f"label(s) {sorted({m.label for m in outside})} named outside the table",
+                         explanation)
+        if len(set(named)) != len(named):
+            return _fail("table", "a label appears twice in the table header", explanation)
+        if len(rows) != 1:
+            return _fail("table", f"{len(rows)} rows under the label header; an answer has exactly one", explanation)
+        if len(rows[0]) != len(header):
+            return _fail("table", f"the row has {len(rows[0])} cells, the header {len(header)}", explanation)
+        values = {name: value for name, value in zip(header, rows[0]) if name in labels}
+        bad = [f"{name}={value!r}" for name, value in values.items() if value not in ("0", "1")]
+        if bad:
+            return _fail("table", f"cells other than 0/1: {', '.join(bad)}", explanation)
+        chosen = [name for name, value in values.items() if value == "1"]
+        if not chosen:
+            return _fail("no_label", "the table marks no label", explanation)
+        return ParsedResponse(get_task(task_id).order_labels(chosen), explanation, True)
+    return None
+
+
 def parse_response(task_id: str, text: str) -> ParsedResponse:
     """Parse a model response into the task's labels and explanation (see the module docstring for the rules).
 
@@ -207,6 +258,10 @@ def parse_response(task_id: str, text: str) -> ParsedResponse:
     head = _blank_echo(_normalise(parts[0]))
     if not head.strip():
         return _fail("empty", "no label sentence before 理由", explanation)
+    if task.multi_label:
+        table = _label_table(task.id, head, explanation)
+        if table is not None:
+            return table
 
     template = _template_mentions(task.id, head)
     rest = head

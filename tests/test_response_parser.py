@@ -206,3 +206,60 @@ def test_a_high_answer_in_the_answer_position_does_alert(before, explanation):
     # the property above could pass by never alerting; a real high answer must alert
     for task, answer in ((SR, "发帖人表现出高自杀风险。"), (SL, "发帖人的自杀风险为8级。")):
         assert analyze_answer(task, "帖子", before + "。" + answer + explanation)["risk_alert"] is True
+
+
+# ---------------------------------------------------------------------------------------------- 0/1 label tables
+# The peer repository's chat data (SupervisedVsLLM-EfficacyEval, data/cognitive distortion/*.jsonl) answers with a
+# Markdown table: a header of the twelve label names and one row of 0/1. Its header names every label, so read
+# as text it would assert all twelve; the table must be read by its cells, and a table that is not exactly one
+# well-formed 0/1 row must fail, never be guessed.
+_CD_NAMES = ["非此即彼", "以偏概全", "心理过滤", "否定正面思考", "读心术", "先知错误", "放大", "情绪化推理", "应该式",
+             "乱贴标签", "罪责归己", "罪责归他"]
+_PEER_HEADER = "id | " + " | ".join(_CD_NAMES) + "\n- | " + " | ".join(["----"] * 12)
+
+
+def _row(*ones, prefix="735 | ", n=12):
+    return prefix + " | ".join("1" if i in ones else "0" for i in range(n))
+
+
+TABLES = [
+    # the peer file's own layout: labels 3 and 7 (心理过滤, 放大)
+    (_PEER_HEADER + "\n" + _row(2, 6), ["心理过滤", "放大"]),
+    # outer pipes and a :--- separator, no id column
+    ("| " + " | ".join(_CD_NAMES) + " |\n|" + "|".join([":---"] * 12) + "|\n| " + _row(9, prefix="") + " |",
+     ["乱贴标签"]),
+    # full-width pipes (folded by NFKC) and a sentence before the table
+    ("分类结果如下：\n" + (_PEER_HEADER + "\n" + _row(0, 11)).replace("|", "｜"), ["非此即彼", "罪责归他"]),
+    # columns in another order: cells are read by their header
+    ("读心术 | 放大\n--- | ---\n0 | 1", ["放大"]),
+    # no separator row: still a header of labels over a row of cells (read as text, it would assert 读心术)
+    ("读心术 | 放大\n0 | 1", ["放大"]),
+]
+TABLE_FAILURES = [
+    (_PEER_HEADER + "\n" + _row(2).replace("| 1 |", "| 2 |"), "table"),        # a value other than 0/1
+    (_PEER_HEADER + "\n" + _row(2).replace("| 1 |", "| 是 |"), "table"),
+    (_PEER_HEADER + "\n" + _row(2, n=11), "table"),                             # a cell missing
+    (_PEER_HEADER + "\n" + _row(2) + "\n" + _row(5, prefix="736 | "), "table"),  # two rows: two posts?
+    (_PEER_HEADER, "table"),                                                     # no row
+    (_PEER_HEADER + "\n" + _row(), "no_label"),                                  # all zero
+    ("这篇帖子体现了读心术的认知歪曲。\n" + _PEER_HEADER + "\n" + _row(2), "table"),  # labels outside it too
+    ("读心术 | 读心术\n--- | ---\n0 | 1", "table"),                              # a label twice in the header
+]
+
+
+@pytest.mark.parametrize("text,expected", TABLES, ids=[f"table-{i}" for i in range(len(TABLES))])
+def test_a_label_table_is_read_by_its_cells(text, expected):
+    parsed = parse_response(CD, text)
+    assert (parsed.ok, parsed.labels, parsed.kind) == (True, expected, None), parsed
+
+
+@pytest.mark.parametrize("text,kind", TABLE_FAILURES, ids=[f"bad-table-{i}" for i in range(len(TABLE_FAILURES))])
+def test_a_table_that_is_not_one_clean_row_fails(text, kind):
+    parsed = parse_response(CD, text)
+    assert (parsed.ok, parsed.labels, parsed.kind) == (False, [], kind), parsed
+
+
+def test_pipes_that_are_not_a_header_over_a_row_are_text():
+    assert parse_response(CD, "这篇帖子体现了读心术 | 放大的认知歪曲。").labels == ["读心术", "放大"]
+    assert parse_response(CD, "读心术 | 放大").labels == ["读心术", "放大"]  # one line: a list, not a table
+    assert parse_response(CD, "读心术 | 放大\n理由：「我知道他们都讨厌我」").labels == ["读心术", "放大"]

@@ -48,6 +48,23 @@ def test_a_good_file_gives_exact_rows(tmp_path, fmt):
     assert _read(fmt, _write(tmp_path / "good.jsonl", GOOD[fmt])) == EXPECTED
 
 
+def test_peer_style_chat_files_give_the_marked_labels_only(tmp_path):
+    """The peer repository's own chat layout: suicide answers are the bare label; cognitive distortion answers a
+    Markdown table whose header names all twelve labels over one 0/1 row (rows here are hand-written)."""
+    names = "非此即彼 | 以偏概全 | 心理过滤 | 否定正面思考 | 读心术 | 先知错误 | 放大 | 情绪化推理 | 应该式 | 乱贴标签 | 罪责归己 | 罪责归他"
+    table = f"id | {names}\n- | " + " | ".join(["----"] * 12) + "\n{id} | {cells}"
+    cells = lambda *ones: " | ".join("1" if i in ones else "0" for i in range(12))  # noqa: E731
+    cd = _write(tmp_path / "cd.jsonl", [_chat("大家肯定都在背后笑我。", table.format(id=7, cells=cells(4))),
+                                         _chat("考砸一次，我这辈子就完了。", table.format(id=8, cells=cells(1, 6))),
+                                         _chat("我就是个废物。", table.format(id=9, cells=cells(9)).replace("| 1 |", "| 是 |"))])
+    rows = _read("openai_chat", cd, task="cognitive_distortion")
+    assert rows[:2] == [RawRow(1, "大家肯定都在背后笑我。", ["读心术"], None),
+                        RawRow(2, "考砸一次，我这辈子就完了。", ["以偏概全", "放大"], None)]
+    assert isinstance(rows[2], RowError) and rows[2].line == 3 and "(table)" in rows[2].reason
+    sr = _write(tmp_path / "sr.jsonl", [_chat("今天好累，想早点睡。", "低自杀风险"), _chat(POST, "高自杀风险")])
+    assert [r.labels for r in _read("openai_chat", sr)] == [["低自杀风险"], ["高自杀风险"]]
+
+
 @pytest.mark.parametrize("fmt", ["alpaca", "sharegpt"])
 def test_a_json_array_file_gives_the_same_rows_with_item_lines(tmp_path, fmt):
     path = tmp_path / "good.json"
