@@ -11,20 +11,15 @@ as Python lists. Only the lengths (for length-grouped batching) are kept in memo
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from mentalglm.data.hf_dataset import HF_DIR
-from mentalglm.data.io import DataError, file_sha256
+from mentalglm.data.io import file_sha256
 from mentalglm.data.records import Record
+from mentalglm.data.split_records import datasets_cache_dir, parquet_files
 from mentalglm.data.tokenization import EncodedExample, encode_example
 
 _ENCODING_VERSION = "1"  # bump when encode_example's output changes for the same inputs
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("MENTALGLM_CACHE", Path.home() / ".cache" / "mentalglm")) / "datasets"
 
 
 class EncodedSplit(Sequence[EncodedExample]):
@@ -74,13 +69,9 @@ def encoded_split(data_dir: str | Path, split: str, tasks: list[str] | None, tok
     """
     from datasets import Dataset, Features, List, Value, concatenate_datasets
 
-    root = Path(data_dir) / HF_DIR
-    files = sorted(p for p in root.glob(f"*/{split}.parquet") if tasks is None or p.parent.name in tasks)
-    if not files:
-        raise DataError(root, None, f"no {split}.parquet under it; build the data with `mentalglm data build` "
-                                    "(it writes the Parquet the trainer reads)")
+    files = parquet_files(data_dir, split, tasks)
     fingerprint = _fingerprint(files, tokenizer, max_seq_len, min_post_chars)
-    cache = _cache_dir() / fingerprint
+    cache = datasets_cache_dir() / fingerprint
     features = Features({"id": Value("string"), "input_ids": List(Value("int32")), "labels": List(Value("int32")),
                          "length": Value("int32"), "post_truncated": Value("bool"),
                          "response_truncated": Value("bool")})
@@ -102,7 +93,7 @@ def encoded_split(data_dir: str | Path, split: str, tasks: list[str] | None, tok
     cache.mkdir(parents=True, exist_ok=True)
     parts = []
     for path in files:
-        records = Dataset.from_parquet(str(path), cache_dir=str(_cache_dir() / "parquet"),
+        records = Dataset.from_parquet(str(path), cache_dir=str(datasets_cache_dir() / "parquet"),
                                        columns=["id", "post", "instruction", "response"])
         parts.append(records.map(encode, batched=True, batch_size=256, remove_columns=records.column_names,
                                  features=features, cache_file_name=str(cache / f"{path.parent.name}.arrow"),

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 from mentalglm.config import ConfigError
 from mentalglm.config.evaluate import EvaluateConfig
-from mentalglm.data.records import Record, load_split
+from mentalglm.data.io import DataError
+from mentalglm.data.records import Record
+from mentalglm.data.split_records import split_records
 from mentalglm.evaluate.report import write_outputs
 from mentalglm.evaluate.run import load_eval_records
 from mentalglm.evaluate.scoring import Prediction, score
@@ -27,7 +30,7 @@ def _vectorizer(cfg: EvaluateConfig):
                            sublinear_tf=True)
 
 
-def fit_predict(task: str, train: list[Record], test: list[Record], cfg: EvaluateConfig) -> list[list[str]]:
+def fit_predict(task: str, train: Sequence[Record], test: Sequence[Record], cfg: EvaluateConfig) -> list[list[str]]:
     """Fit a classifier for `task` on `train` posts and predict label lists for `test` posts.
 
     Multi-label: one-vs-rest; a post with no label above 0.5 gets its single most likely label (every post in
@@ -59,23 +62,26 @@ def fit_predict(task: str, train: list[Record], test: list[Record], cfg: Evaluat
 
 
 def run_baseline(cfg: EvaluateConfig, split: str, out_dir: str | Path | None = None) -> dict:
-    """Fit on `data.dir/train.jsonl`, score on `split`, write metrics.json, predictions.jsonl, report.md.
+    """Fit on the train split of `data.dir`, score on `split`, write metrics.json, predictions.jsonl, report.md.
 
     Raises:
         ConfigError: a missing split, or a task with no training records.
     """
     test = load_eval_records(cfg, split)
-    train_records = load_split(cfg.data.dir, "train", sorted({r.task for r in test}))
-    predictions: list[Prediction] = []
-    for task in TASKS:
-        task_test = [r for r in test if r.task == task]
-        if not task_test:
-            continue
-        task_train = [r for r in train_records if r.task == task]
+    by_task: dict[str, list[int]] = {}
+    for i, record in enumerate(test):
+        by_task.setdefault(record.task, []).append(i)
+    predictions: list[Prediction | None] = [None] * len(test)
+    for task, positions in by_task.items():
+        try:
+            task_train = list(split_records(cfg.data.dir, "train", [task]))
+        except DataError:
+            task_train = []
         if not task_train:
-            raise ConfigError(f"data.dir: no {task} records in {cfg.data.dir}/train.jsonl to fit the baseline")
-        for record, labels in zip(task_test, fit_predict(task, task_train, task_test, cfg)):
-            predictions.append(Prediction(record.id, task, record.labels, labels, "", True))
+            raise ConfigError(f"data.dir: no {task} records in the train split of {cfg.data.dir} to fit the baseline")
+        task_test = [test[i] for i in positions]
+        for i, record, labels in zip(positions, task_test, fit_predict(task, task_train, task_test, cfg)):
+            predictions[i] = Prediction(record.id, task, record.labels, labels, "", True)
     metrics = score(test, predictions, split, "tfidf-char-logreg")
     for task_metrics in metrics["tasks"].values():  # the baseline writes no explanations
         for key in ("rouge_1", "rouge_2", "rouge_l", "bleu4", "grounding_rate", "quoted_spans"):

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from mentalglm.config import ConfigError
 from mentalglm.config.evaluate import EvaluateConfig
-from mentalglm.data.records import Record, load_split
+from mentalglm.data.io import DataError
+from mentalglm.data.split_records import SplitRecords, split_records
 from mentalglm.evaluate.report import write_outputs
 from mentalglm.evaluate.scoring import parse_answers, score
 from mentalglm.tasks import SCORED_TASKS
@@ -19,22 +20,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+EVAL_CHUNK = 2048  # records answered per call of the answer source; only these are held as Python objects
 
-def load_eval_records(cfg: EvaluateConfig, split: str) -> list[Record]:
-    """The scored records of `split` (tasks of `data.tasks` that have metrics), first `evaluate.limit` of them.
+
+def load_eval_records(cfg: EvaluateConfig, split: str) -> SplitRecords:
+    """The scored records of `split` (tasks of `data.tasks` that have metrics), first `evaluate.limit` of them,
+    memory-mapped from the build's Parquet.
 
     Raises:
         ConfigError: naming data.dir when the split is missing or empty.
     """
-    path = Path(cfg.data.dir) / f"{split}.jsonl"
-    if not path.exists():
-        raise ConfigError(f"data.dir: {path} not found (--split {split})")
     tasks = [t for t in cfg.data.tasks if t in SCORED_TASKS]
-    records = load_split(cfg.data.dir, split, tasks)
+    try:
+        records = split_records(cfg.data.dir, split, tasks)
+    except DataError as exc:
+        raise ConfigError(f"data.dir: {exc} (--split {split})") from None
     if cfg.evaluate.limit:
-        records = records[: cfg.evaluate.limit]
+        records = records.first(cfg.evaluate.limit)
     if not records:
-        raise ConfigError(f"data.tasks: no {tasks} records in {path}")
+        raise ConfigError(f"data.tasks: no {tasks} records in the {split} split of {cfg.data.dir}")
     return records
 
 
@@ -80,9 +84,15 @@ def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out
     out = Path(out_dir) if out_dir else Path(cfg.evaluate.out_dir) / split
     generate = generator or local_generator(cfg, checkpoint)
     start = time.perf_counter()
-    answers = generate([r.instruction for r in records])
+    predictions = []
+    try:
+        for first in range(0, len(records), EVAL_CHUNK):
+            chunk = records[first:first + EVAL_CHUNK]
+            predictions += parse_answers(chunk, generate([r.instruction for r in chunk]))
+    finally:
+        if generator is None and hasattr(generate, "close"):
+            generate.close()
     elapsed = time.perf_counter() - start
-    predictions = parse_answers(records, answers)
     metrics = score(records, predictions, split, model_name or str(checkpoint or cfg.model.name_or_path))
     metrics["generation"] = {"records": len(records), "seconds": round(elapsed, 2),
                              "samples_per_s": round(len(records) / max(elapsed, 1e-9), 2)}

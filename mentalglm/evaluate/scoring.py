@@ -41,8 +41,22 @@ def parse_answers(records: Sequence[Record], answers: Sequence[str]) -> list[Pre
 
 
 def score(records: Sequence[Record], predictions: Sequence[Prediction], split: str, model: str) -> dict:
-    """metrics.json: per-task metrics, plus explanation metrics where the records carry reference explanations."""
-    by_id = {r.id: r for r in records}
+    """metrics.json: per-task metrics, plus explanation metrics where the records carry reference explanations.
+
+    `predictions[i]` is the prediction for `records[i]`.
+
+    Raises:
+        ValueError: the two sequences differ in length or a prediction's id is not its record's.
+    """
+    if len(records) != len(predictions):
+        raise ValueError(f"{len(predictions)} predictions for {len(records)} records")
+    references: dict[str, list[str | None]] = {}
+    posts: dict[str, list[str]] = {}
+    for record, prediction in zip(records, predictions):
+        if record.id != prediction.id:
+            raise ValueError(f"prediction {prediction.id!r} is not for record {record.id!r}")
+        references.setdefault(record.task, []).append(record.explanation)
+        posts.setdefault(record.task, []).append(record.post)
     tasks: dict[str, dict] = {}
     for task in SCORED_TASKS:
         preds = [p for p in predictions if p.task == task]
@@ -51,9 +65,7 @@ def score(records: Sequence[Record], predictions: Sequence[Prediction], split: s
         metrics = task_metrics(task, [p.gold for p in preds], [p.predicted for p in preds])
         failures = Counter(p.failure_kind or "unknown" for p in preds if not p.parse_ok)
         metrics["parse_failures"] = {kind: failures[kind] for kind in sorted(failures)}
-        refs = [by_id[p.id].explanation for p in preds]
-        if any(refs):
-            metrics.update(explanation_metrics([p.explanation for p in preds], refs,
-                                               [by_id[p.id].post for p in preds]))
+        if any(references[task]):
+            metrics.update(explanation_metrics([p.explanation for p in preds], references[task], posts[task]))
         tasks[task] = metrics
     return {"split": split, "model": model, "tasks": tasks}

@@ -50,26 +50,38 @@ class _GenerationActor:
 
 
 class RayActorAnswers:
-    """Greedy answers from `num_workers` Ray actors, each holding the model and answering one contiguous shard."""
+    """Greedy answers from `num_workers` Ray actors, each holding the model and answering one contiguous shard of
+    every call. The actors are started by the first call and kept for the next ones until `close()`."""
 
     def __init__(self, model_cfg: ModelConfig, adapter: str | Path | None, num_workers: int, batch_size: int,
                  max_new_tokens: int, merge: bool = True, use_gpu: bool = False, cpus_per_worker: int = 1):
         self.model_cfg, self.adapter = model_cfg, str(adapter) if adapter else None
         self.num_workers, self.batch_size, self.max_new_tokens = num_workers, batch_size, max_new_tokens
         self.merge, self.use_gpu, self.cpus_per_worker = merge, use_gpu, cpus_per_worker
+        self._actors: list = []
 
     def __call__(self, instructions: Sequence[str]) -> list[str]:
         import ray
 
-        actor_cls = ray.remote(num_cpus=self.cpus_per_worker, num_gpus=1 if self.use_gpu else 0)(_GenerationActor)
-        actors = [actor_cls.remote(self.model_cfg.model_dump(mode="json"), self.adapter, self.merge, self.use_gpu,
-                                   self.cpus_per_worker) for _ in range(self.num_workers)]
+        if not self._actors:
+            actor_cls = ray.remote(num_cpus=self.cpus_per_worker,
+                                   num_gpus=1 if self.use_gpu else 0)(_GenerationActor)
+            self._actors = [actor_cls.remote(self.model_cfg.model_dump(mode="json"), self.adapter, self.merge,
+                                             self.use_gpu, self.cpus_per_worker) for _ in range(self.num_workers)]
         size = math.ceil(len(instructions) / self.num_workers)
         shards = [list(instructions[i * size:(i + 1) * size]) for i in range(self.num_workers)]
         try:
             results = ray.get([a.generate.remote(s, self.batch_size, self.max_new_tokens)
-                               for a, s in zip(actors, shards)])
-        finally:
-            for actor in actors:
-                ray.kill(actor)
+                               for a, s in zip(self._actors, shards)])
+        except BaseException:
+            self.close()
+            raise
         return [answer for shard in results for answer in shard]
+
+    def close(self) -> None:
+        """Stop the actors (a later call starts new ones)."""
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []

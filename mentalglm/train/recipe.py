@@ -18,7 +18,7 @@ from typing import Any
 
 from mentalglm.config.train import TrainConfig
 from mentalglm.data.batching import collate
-from mentalglm.data.records import load_split
+from mentalglm.data.split_records import split_records
 from mentalglm.data.encoded import encoded_split
 from mentalglm.data.tokenization import encode_records
 from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_checkpoint
@@ -26,7 +26,7 @@ from mentalglm.train.compat import disable_deepspeed_cpu_shm_comm
 from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
 from mentalglm.train.loop import (_epoch_batches, _loss_sum, _probe, _setup_model, _to, evaluate_loss, lr_lambda,
                                   steps_per_epoch, total_steps)
-from mentalglm.train.val_f1 import evenly_spaced, val_f1, val_subset
+from mentalglm.train.val_f1 import val_f1, val_subset
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,8 @@ class LoraRecipe:
         # memory-mapped Arrow, tokenised once per tokenizer and settings (mentalglm.data.encoded)
         self.train_ex = encoded_split(cfg.data.dir, "train", cfg.data.tasks, self.tokenizer, tok.max_seq_len,
                                       tok.min_post_chars)
-        val_records = load_split(cfg.data.dir, cfg.data.val_split, cfg.data.tasks)
-        self.val_ex = encode_records(evenly_spaced(val_records, cfg.train.val_subset), self.tokenizer,
+        val_records = split_records(cfg.data.dir, cfg.data.val_split).only(cfg.data.tasks)
+        self.val_ex = encode_records(val_records.evenly_spaced(cfg.train.val_subset), self.tokenizer,
                                      tok.max_seq_len, tok.min_post_chars)
         self.f1_records = val_subset(val_records, cfg.train.generate_eval.subset)
         self.lengths = self.train_ex.lengths

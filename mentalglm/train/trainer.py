@@ -62,14 +62,16 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
     """
     ds = read_deepspeed_config(cfg)
     runs_at_once(cfg.ray, cfg.scaling)
-    for split in dict.fromkeys(("train", cfg.data.val_split)):
-        if not (Path(cfg.data.dir) / f"{split}.jsonl").exists():
-            raise ConfigError(f"data.dir: {cfg.data.dir}/{split}.jsonl not found; build it with "
-                              "`mentalglm data build CONFIG`")
-    from mentalglm.data.records import load_split
+    from mentalglm.data.io import DataError
+    from mentalglm.data.split_records import split_records
 
-    if not load_split(cfg.data.dir, "train", cfg.data.tasks):
-        raise ConfigError(f"data.tasks: no training records of {cfg.data.tasks} in {cfg.data.dir}/train.jsonl")
+    for split in dict.fromkeys(("train", cfg.data.val_split)):
+        try:
+            records = split_records(cfg.data.dir, split).only(cfg.data.tasks)
+        except DataError as exc:
+            raise ConfigError(f"data.dir: {exc}") from None
+        if split == "train" and not records:
+            raise ConfigError(f"data.tasks: no training records of {cfg.data.tasks} in {cfg.data.dir}")
 
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from mentalglm.data.records import Record
+from mentalglm.data.split_records import SplitRecords
 from mentalglm.model.inference import generate_responses
 from mentalglm.task_metrics import HEADLINE, task_metrics
 from mentalglm.tasks import SCORED_TASKS, parse_response
 
 
-def evenly_spaced(records: list[Record], size: int | None) -> list[Record]:
-    """A fixed subset of at most `size` records spread evenly over `records` (all of them when size is None),
-    so every task keeps roughly its share."""
-    if not size:
-        return records
-    return records[:: max(1, len(records) // size)][:size]
-
-
-def val_subset(records: list[Record], size: int) -> list[Record]:
-    """An evenly spaced, fixed subset of the scored val records."""
-    return evenly_spaced([r for r in records if r.task in SCORED_TASKS], size)
+def val_subset(records: SplitRecords, size: int) -> Sequence[Record]:
+    """An evenly spaced, fixed subset of the scored val records, every task with its share."""
+    return records.only(SCORED_TASKS).evenly_spaced(size)
 
 
 def val_f1(engine: Any, tokenizer: Any, records: list[Record], rank: int, world: int, batch_size: int,

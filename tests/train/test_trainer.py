@@ -115,7 +115,7 @@ def test_killed_worker_run_completes_from_last_checkpoint(ray_cluster, make_trai
 @pytest.mark.parametrize("overrides,message", [
     (["lora.target_modules=[q_proj,query_key_value]"], r"lora\.target_modules: \['query_key_value'\] not in"),
     (["scaling.num_workers=3"], r"scaling\.num_workers: 3 workers x 1 CPU need 3 CPUs, the Ray cluster has 2"),
-    (["data.dir=/nonexistent/data"], r"data\.dir: /nonexistent/data/train\.jsonl not found"),
+    (["data.dir=/nonexistent/data"], r"data\.dir: /nonexistent/data/hf: no train\.parquet under it"),
     (["model.name_or_path=/nonexistent/model"], r"model\.name_or_path: .*not a model folder"),
 ])
 def test_bad_configs_fail_before_any_worker_starts(ray_cluster, make_train_config, tmp_path, overrides, message):
