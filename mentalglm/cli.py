@@ -17,6 +17,7 @@ from typing import Any, Callable
 from mentalglm.config import ConfigError, load_config
 from mentalglm.config.schema import DataBuildConfig, DataFetchConfig, ModelInitConfig, PipelineConfig
 from mentalglm.config.evaluate import EvaluateConfig
+from mentalglm.config.explain import ExplainConfig
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
 from mentalglm.config.tune import TuneConfig
@@ -41,6 +42,18 @@ def _data_build(cfg: DataBuildConfig, args: argparse.Namespace) -> None:
     for split, tasks in stats["counts"].items():
         print(f"{cfg.out_dir}/{split}.jsonl: " + ", ".join(f"{t} {c['total']}" for t, c in tasks.items()))
     print(f"{cfg.out_dir}/stats.json")
+
+
+def _data_explain(cfg: ExplainConfig, args: argparse.Namespace) -> None:
+    from mentalglm.explain.run import run_explain
+
+    if getattr(args, "review", None) is not None:
+        cfg = cfg.model_copy(update={"review": args.review})
+    stats = run_explain(cfg)
+    r = stats["records"]
+    print(f"{cfg.out_dir}: {r['kept']} of {r['asked']} records explained ({r['rejected']} rejected, "
+          f"{r['failed']} failed requests); {stats['requests']} requests, {stats['cache_hits']} cached answers")
+    print(f"{cfg.out_dir}/explain_stats.json" + (f", {cfg.out_dir}/review.csv" if cfg.review else ""))
 
 
 def _model_init(cfg: ModelInitConfig, args: argparse.Namespace) -> None:
@@ -145,6 +158,10 @@ VERBS: dict[str, Verb] = {
         Option(("--from",), {"dest": "source", "default": None,
                              "help": "a mirror (folder or http(s) URL) laid out as out_dir, instead of upstream"}),)),
     "data build": Verb(DataBuildConfig, _data_build, "convert raw sources into unified records"),
+    "data explain": Verb(ExplainConfig, _data_explain, "a teacher model writes the 理由 of label-only records, "
+                         "verified (Ray Data)", (
+        Option(("--review",), {"type": int, "default": None, "metavar": "N",
+                               "help": "also write review.csv: a stratified sample of N kept and rejected answers"}),)),
     "model init": Verb(ModelInitConfig, _model_init, "create a random-weight GLM-4 model + tokenizer folder"),
     "train": Verb(TrainConfig, _train, "LoRA fine-tuning with Ray Train + DeepSpeed"),
     "tune": Verb(TuneConfig, _tune, "Ray Tune sweep of LoRA settings (ASHA); best adapter to …/best/"),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mentalglm.config import ConfigError
-from mentalglm.config.evaluate import EvaluateConfig
+from mentalglm.config.evaluate import BaselineSection, EvaluateConfig
 from mentalglm.data.io import DataError
 from mentalglm.data.records import Record
 from mentalglm.data.split_records import split_records
@@ -22,43 +22,54 @@ from mentalglm.tasks import TASKS
 log = logging.getLogger(__name__)
 
 
-def _vectorizer(cfg: EvaluateConfig):
-    from sklearn.feature_extraction.text import TfidfVectorizer
+class LabelModel:
+    """TF-IDF character n-grams + logistic regression for one task, fitted on texts with gold labels; picklable.
 
-    b = cfg.baseline
-    return TfidfVectorizer(analyzer="char", ngram_range=(b.ngram_min, b.ngram_max), max_features=b.max_features,
-                           sublinear_tf=True)
+    Multi-label: one-vs-rest; a text with no label above 0.5 gets its single most likely label (every post in the
+    data carries at least one). A label absent from the training texts cannot be predicted.
+    """
+
+    def __init__(self, task: str, texts: Sequence[str], labels: Sequence[Sequence[str]], settings: BaselineSection):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.preprocessing import MultiLabelBinarizer
+
+        b = settings
+        self.multi_label = TASKS[task].multi_label
+        self.vec = TfidfVectorizer(analyzer="char", ngram_range=(b.ngram_min, b.ngram_max),
+                                   max_features=b.max_features, sublinear_tf=True)
+        x = self.vec.fit_transform(list(texts))
+        make_lr = lambda: LogisticRegression(C=b.C, max_iter=2000, class_weight=b.class_weight)  # noqa: E731
+        self.constant: str | None = None
+        if self.multi_label:
+            mlb = MultiLabelBinarizer(classes=list(TASKS[task].labels))
+            y = mlb.fit_transform([list(x) for x in labels])
+            present = y.sum(axis=0) > 0
+            self.clf = OneVsRestClassifier(make_lr()).fit(x, y[:, present])
+            self.names = [lab for lab, keep in zip(mlb.classes_, present) if keep]
+            return
+        y = [lab[0] for lab in labels]
+        if len(set(y)) < 2:
+            self.constant = y[0]
+        else:
+            self.clf = make_lr().fit(x, y)
+
+    def predict(self, texts: Sequence[str]) -> list[list[str]]:
+        """The predicted label list of each text."""
+        if self.constant is not None:
+            return [[self.constant] for _ in texts]
+        x = self.vec.transform(list(texts))
+        if self.multi_label:
+            return [[self.names[j] for j in range(len(self.names)) if row[j] >= 0.5] or [self.names[int(row.argmax())]]
+                    for row in self.clf.predict_proba(x)]
+        return [[label] for label in self.clf.predict(x)]
 
 
 def fit_predict(task: str, train: Sequence[Record], test: Sequence[Record], cfg: EvaluateConfig) -> list[list[str]]:
-    """Fit a classifier for `task` on `train` posts and predict label lists for `test` posts.
-
-    Multi-label: one-vs-rest; a post with no label above 0.5 gets its single most likely label (every post in
-    the data carries at least one).
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-    from sklearn.preprocessing import MultiLabelBinarizer
-
-    b = cfg.baseline
-    vec = _vectorizer(cfg)
-    x_train = vec.fit_transform([r.post for r in train])
-    x_test = vec.transform([r.post for r in test])
-    make_lr = lambda: LogisticRegression(C=b.C, max_iter=2000, class_weight=b.class_weight)  # noqa: E731
-    if TASKS[task].multi_label:
-        mlb = MultiLabelBinarizer(classes=list(TASKS[task].labels))
-        y = mlb.fit_transform([r.labels for r in train])
-        present = y.sum(axis=0) > 0  # a label absent from train cannot be learned
-        clf = OneVsRestClassifier(make_lr()).fit(x_train, y[:, present])
-        proba = clf.predict_proba(x_test)
-        names = [lab for lab, keep in zip(mlb.classes_, present) if keep]
-        return [[names[j] for j in range(len(names)) if row[j] >= 0.5] or [names[int(row.argmax())]]
-                for row in proba]
-    y = [r.labels[0] for r in train]
-    if len(set(y)) < 2:
-        return [[y[0]] for _ in test]
-    clf = make_lr().fit(x_train, y)
-    return [[label] for label in clf.predict(x_test)]
+    """Fit a `LabelModel` for `task` on `train` posts and predict label lists for `test` posts."""
+    model = LabelModel(task, [r.post for r in train], [r.labels for r in train], cfg.baseline)
+    return model.predict([r.post for r in test])
 
 
 def run_baseline(cfg: EvaluateConfig, split: str, out_dir: str | Path | None = None) -> dict:

@@ -1,0 +1,80 @@
+"""Config of `mentalglm data explain`: a teacher model writes the 理由 of label-only records, verified before use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from mentalglm.config.evaluate import BaselineSection
+from mentalglm.config.schema import RaySection, SplitName, Strict
+from mentalglm.tasks import SCORED_TASKS
+
+
+class TeacherSection(Strict):
+    """The teacher: any OpenAI-compatible chat endpoint (vLLM, a Ray Serve app, a hosted API)."""
+
+    base_url: str = Field(description="the server root or its /v1, e.g. http://127.0.0.1:8000; requests go to "
+                                      "…/v1/chat/completions")
+    model: str = Field(description="the `model` of each request; recorded with every explanation")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key "
+                                                      "(read by the Ray workers; never logged or written)")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature; a retried record asks "
+                                                                "for a new sample (another seed)")
+    max_tokens: int = Field(400, ge=16)
+    send_seed: bool = Field(True, description="send `seed` (the sample index) so a retried record gets a new, "
+                                              "reproducible sample; false for servers that refuse it (the "
+                                              "project's own Ray Serve route)")
+    timeout_s: float = Field(60.0, gt=0, description="per request")
+    max_retries: int = Field(4, ge=0, description="retries of a request answered 429/5xx, timed out or cut off, "
+                                                  "with exponential backoff (Retry-After honoured)")
+    backoff_s: float = Field(1.0, gt=0, description="first backoff; doubled per retry, capped at 30 s")
+    concurrency: int = Field(4, ge=1, description="requests in flight at once, over all workers")
+    qps: float | None = Field(None, gt=0, description="requests per second, over all workers; null: no limit")
+
+
+class VerifySection(Strict):
+    """The checks an explanation passes before it is kept (see `mentalglm.explain.verify`)."""
+
+    min_chars: int = Field(20, ge=1)
+    max_chars: int = Field(400, ge=1)
+    min_chinese_ratio: float = Field(0.5, ge=0.0, le=1.0, description="share of Chinese characters among the "
+                                                                      "non-space, non-punctuation characters")
+    consistency: bool = Field(False, description="also require a TF-IDF model trained on the gold labels of the "
+                                                 "train split to predict the gold label from the explanation alone")
+    consistency_model: BaselineSection = BaselineSection()
+
+
+class ExplainConfig(Strict):
+    """`mentalglm data explain CONFIG`: `data_dir` (built records) -> `out_dir`, with verified explanations."""
+
+    data_dir: Path = Field(description="a data folder written by `mentalglm data build`")
+    out_dir: Path = Field(description="the new data folder: every record of data_dir, explained where verified")
+    cache_dir: Path | None = Field(None, description="the teacher's answers, kept across runs (default: "
+                                                     "`{out_dir}.answers` beside out_dir)")
+    tasks: list[str] = Field(["cognitive_distortion", "suicide_risk"], min_length=1,
+                             description="whose records without an explanation are explained")
+    splits: list[SplitName] = Field(["train", "val"], min_length=1)
+    limit: int | None = Field(None, ge=1, description="explain only the first N records in need (a trial run)")
+    max_attempts: int = Field(3, ge=1, description="samples asked per record until one passes verification")
+    workers: int = Field(2, ge=1, description="Ray Data actors sending requests (each holds a share of "
+                                              "teacher.concurrency)")
+    batch_size: int = Field(16, ge=1, description="records per Ray Data batch")
+    review: int = Field(0, ge=0, description="write review.csv: a stratified sample of this many kept and "
+                                             "rejected answers for people to check (--review N)")
+    seed: int = 0
+    teacher: TeacherSection
+    verify: VerifySection = VerifySection()
+    ray: RaySection = RaySection()
+
+    @field_validator("tasks")
+    @classmethod
+    def _scored_tasks(cls, tasks: list[str]) -> list[str]:
+        bad = [t for t in tasks if t not in SCORED_TASKS]
+        if bad:
+            raise ValueError(f"unknown or unscored task(s) {bad}; expected some of {list(SCORED_TASKS)}")
+        return tasks
+
+    def answers_dir(self) -> Path:
+        """Where the teacher's answers are cached."""
+        return self.cache_dir or self.out_dir.with_name(self.out_dir.name + ".answers")
