@@ -69,6 +69,10 @@ def answer_text(behaviour: str, post: str, sentence: str) -> str:
     return f"{sentence}理由：{reason}"
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 refuses connections beyond a handful in flight
+
+
 class ScriptedTeacher:
     """The server. Use as a context manager; `url` is its root."""
 
@@ -91,7 +95,7 @@ class ScriptedTeacher:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 teacher._answer(self, body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import pickle
 import time
 from dataclasses import replace
@@ -68,6 +69,10 @@ def _ask_teacher(cfg: ExplainConfig, todo: list[Record], models: dict[str, bytes
     from mentalglm.explain.worker import ExplainWorker
     from mentalglm.ray_cluster import ensure_ray
 
+    key_env = cfg.teacher.api_key_env
+    local = not (cfg.ray.address or os.environ.get("RAY_ADDRESS"))
+    if key_env and local and not os.environ.get(key_env):  # the local cluster's workers get this environment
+        raise ConfigError(f"teacher.api_key_env: the environment variable {key_env} is not set")
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
     threads = math.ceil(cfg.teacher.concurrency / cfg.workers)
     qps = cfg.teacher.qps / cfg.workers if cfg.teacher.qps else None
@@ -78,7 +83,7 @@ def _ask_teacher(cfg: ExplainConfig, todo: list[Record], models: dict[str, bytes
     ds = ray.data.from_items(items).map_batches(
         ExplainWorker, fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "models": models,
                                               "threads": threads, "qps": qps},
-        concurrency=cfg.workers, batch_size=max(cfg.batch_size, threads), num_cpus=0.25)
+        compute=ray.data.ActorPoolStrategy(size=cfg.workers), batch_size=max(cfg.batch_size, threads), num_cpus=0.25)
     return ds.take_all()
 
 
