@@ -17,7 +17,8 @@ request (the last one repeats); posts not listed get `default`. Behaviours:
     http_400        400                              timeout    sleeps `sleep_s` before answering
     malformed       200 with a body that is not JSON
 
-`requests` logs (post, seed) of every request in arrival order; `latency_s` delays every answer.
+`requests` logs (post, seed) of every request in arrival order, `request_times()` when each came; `latency_s`
+delays every answer.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class ScriptedTeacher:
         self.behaviours = behaviours or {}
         self.default, self.latency_s, self.sleep_s = default, latency_s, sleep_s
         self.requests: list[tuple[str, Any]] = []
+        self._times: list[float] = []
         self._seen: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         teacher = self
@@ -113,12 +115,18 @@ class ScriptedTeacher:
         with self._lock:
             return [post for post, _ in self.requests]
 
+    def request_times(self) -> list[float]:
+        """When each request arrived (time.monotonic), in arrival order."""
+        with self._lock:
+            return list(self._times)
+
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict) -> None:
         user = body["messages"][-1]["content"]
         post = _POST_RE.search(user).group(1)
         sentence = _SENTENCE_RE.search(user).group(1)
         with self._lock:
             self.requests.append((post, body.get("seed")))
+            self._times.append(time.monotonic())
             script = self.behaviours.get(post, [self.default])
             behaviour = script[min(self._seen[post], len(script) - 1)]
             self._seen[post] += 1

@@ -2,9 +2,9 @@
 
     ray job submit --working-dir . -- python ray_jobs/explain_data.py --config configs/data/explain-vllm.yaml
 
-The teacher's API key is read from the environment variable named by teacher.api_key_env on the Ray workers (give
-it with --runtime-env-json '{"env_vars": {...}}' or set it where the cluster starts). A rerun resumes: answers are
-cached in the folder beside out_dir.
+The teacher's API key is read by the job's driver from the environment variable named by teacher.api_key_env (give
+it with --runtime-env-json '{"env_vars": {...}}') and handed to the Ray Data workers; it is never logged or written.
+A rerun resumes: answers are cached in the folder beside out_dir.
 """
 
 import sys

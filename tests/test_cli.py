@@ -100,6 +100,7 @@ VERB_RUNS = {
     "baseline": ["configs/evaluate/local-tiny.yaml", "--split", "val", "--out", "o"],
     "serve": ["configs/serve/local.yaml", "--checkpoint", "runs/x/final", "--detach"],
     "pipeline": ["configs/pipeline/local.yaml"],
+    "data explain": ["configs/data/explain-vllm.yaml", "--review", "5"],
 }
 
 

@@ -18,7 +18,8 @@ class TeacherSection(Strict):
                                       "…/v1/chat/completions")
     model: str = Field(description="the `model` of each request; recorded with every explanation")
     api_key_env: str | None = Field(None, description="name of the environment variable holding the API key "
-                                                      "(read by the Ray workers; never logged or written)")
+                                                      "(read by the driver, handed to the Ray Data workers; never "
+                                                      "logged or written)")
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature; a retried record asks "
                                                                 "for a new sample (another seed)")
     max_tokens: int = Field(400, ge=16)
@@ -59,7 +60,8 @@ class ExplainConfig(Strict):
     max_attempts: int = Field(3, ge=1, description="samples asked per record until one passes verification")
     workers: int = Field(2, ge=1, description="Ray Data actors sending requests (each holds a share of "
                                               "teacher.concurrency)")
-    batch_size: int = Field(16, ge=1, description="records per Ray Data batch")
+    batch_size: int = Field(16, ge=1, description="records per Ray Data batch; at least 8 per thread of a worker, "
+                                                  "so a batch's slowest answers leave few threads idle")
     review: int = Field(0, ge=0, description="write review.csv: a stratified sample of this many kept and "
                                              "rejected answers for people to check (--review N)")
     seed: int = 0

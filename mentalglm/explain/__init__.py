@@ -1,7 +1,6 @@
 """Explanations for label-only records from a teacher model, verified before use (`mentalglm data explain`).
 
-Modules: `prompts` (the versioned per-task prompts and their few-shot examples), `client` (an OpenAI-compatible
-chat client with rate limit, retries and counted failures), `answer_cache` (answers on disk, so runs resume),
-`verify` (the checks an answer passes), `worker` (one record, and the Ray Data actor), `review` (the review sample)
-and `run` (`run_explain`).
+Modules: `prompts` (the versioned per-task prompts and their few-shot examples), `answer_cache` (answers on disk,
+so runs resume), `verify` (the checks an answer passes), `worker` (one record, and the Ray Data actor), `review`
+(the review sample) and `run` (`run_explain`). Requests go through the project's chat client, `mentalglm.chat_client`.
 """

@@ -70,8 +70,8 @@ def _ask_teacher(cfg: ExplainConfig, todo: list[Record], models: dict[str, bytes
     from mentalglm.ray_cluster import ensure_ray
 
     key_env = cfg.teacher.api_key_env
-    local = not (cfg.ray.address or os.environ.get("RAY_ADDRESS"))
-    if key_env and local and not os.environ.get(key_env):  # the local cluster's workers get this environment
+    api_key = os.environ.get(key_env) if key_env else None
+    if key_env and not api_key:
         raise ConfigError(f"teacher.api_key_env: the environment variable {key_env} is not set")
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
     threads = math.ceil(cfg.teacher.concurrency / cfg.workers)
@@ -82,8 +82,9 @@ def _ask_teacher(cfg: ExplainConfig, todo: list[Record], models: dict[str, bytes
     ctx.enable_progress_bars = False
     ds = ray.data.from_items(items).map_batches(
         ExplainWorker, fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "models": models,
-                                              "threads": threads, "qps": qps},
-        compute=ray.data.ActorPoolStrategy(size=cfg.workers), batch_size=max(cfg.batch_size, threads), num_cpus=0.25)
+                                              "api_key": api_key, "threads": threads, "qps": qps},
+        compute=ray.data.ActorPoolStrategy(size=cfg.workers), batch_size=max(cfg.batch_size, 8 * threads),
+        num_cpus=0.25)  # the actors wait on HTTP; a quarter CPU each leaves the rest to Ray Data and the driver
     return ds.take_all()
 
 

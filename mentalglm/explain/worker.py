@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mentalglm.config.explain import ExplainConfig
+from mentalglm.chat_client import ChatClient, ChatSettings
+from mentalglm.config.explain import ExplainConfig, TeacherSection
 from mentalglm.explain.answer_cache import AnswerCache
-from mentalglm.explain.client import TeacherClient
 from mentalglm.explain.prompts import TeacherPrompt, load_prompt
 from mentalglm.explain.verify import Consistency, verify_answer
 
@@ -20,7 +19,7 @@ OUTCOME_FIELDS = ("id", "status", "explanation", "sample", "reasons", "failure",
                   "rejected_answer")
 
 
-def explain_record(row: dict[str, Any], prompt: TeacherPrompt, cache: AnswerCache, client: TeacherClient,
+def explain_record(row: dict[str, Any], prompt: TeacherPrompt, cache: AnswerCache, client: ChatClient,
                    cfg: ExplainConfig, consistency: Consistency | None) -> dict[str, Any]:
     """The outcome of one record: `status` kept (with `explanation` and the `sample` it came from), rejected (every
     sample failed verification; `reasons` per sample) or failed (a request failed: `failure` names its kind)."""
@@ -49,27 +48,27 @@ def explain_record(row: dict[str, Any], prompt: TeacherPrompt, cache: AnswerCach
     return out
 
 
+def teacher_settings(teacher: TeacherSection) -> ChatSettings:
+    """The chat client's settings for this teacher."""
+    return ChatSettings(teacher.base_url, teacher.model, teacher.temperature, teacher.max_tokens, teacher.timeout_s,
+                        teacher.max_retries, teacher.backoff_s, teacher.send_seed)
+
+
 class ExplainWorker:
     """A Ray Data actor: explains the records of each batch, `threads` requests at a time.
 
     Args:
         cfg: the ExplainConfig as JSON data.
         models: task -> pickled `LabelModel` for the consistency check (empty when it is off).
+        api_key: the teacher's key (read by the driver from `teacher.api_key_env`), or None.
         threads: requests in flight in this actor.
         qps: this actor's share of the request rate (None: no limit).
-
-    Raises:
-        RuntimeError: `teacher.api_key_env` names a variable this worker's environment lacks.
     """
 
-    def __init__(self, cfg: dict, models: dict[str, bytes], threads: int, qps: float | None):
+    def __init__(self, cfg: dict, models: dict[str, bytes], api_key: str | None, threads: int, qps: float | None):
         self.cfg = ExplainConfig.model_validate(cfg)
         teacher = self.cfg.teacher
-        api_key = os.environ.get(teacher.api_key_env) if teacher.api_key_env else None
-        if teacher.api_key_env and not api_key:
-            raise RuntimeError(f"teacher.api_key_env: the environment variable {teacher.api_key_env} is not set on "
-                               "this Ray worker")
-        self.client = TeacherClient(teacher, api_key, qps)
+        self.client = ChatClient(teacher_settings(teacher), api_key, qps)
         self.prompts = {task: load_prompt(task) for task in self.cfg.tasks}
         self.caches = {task: AnswerCache(self.cfg.answers_dir(), p.sha256, teacher.model)
                        for task, p in self.prompts.items()}

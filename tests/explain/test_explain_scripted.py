@@ -5,7 +5,7 @@ rerun asks only for what has no answer yet."""
 import json
 
 import pytest
-from conftest import build_posts, explain_config
+from explain_helpers import build_posts, explain_config
 from scripted_teacher import ScriptedTeacher
 
 from mentalglm.config.explain import VerifySection
@@ -43,15 +43,24 @@ def data_dir(tmp_path_factory):
     return build_posts(tmp_path_factory.mktemp("explain"), rows)
 
 
-def test_each_behaviour_ends_as_the_rules_say(ray_two_cpus, data_dir, tmp_path):
+BEHAVIOURS = {post: script for post, (_, _, script) in CASES.items()}
+
+
+@pytest.fixture(scope="module")
+def explained(ray_two_cpus, data_dir, tmp_path_factory):
+    """(stats, out_dir, the server's request log) of one run over CASES."""
     from mentalglm.explain.run import run_explain
 
-    behaviours = {post: script for post, (_, _, script) in CASES.items()}
-    out = tmp_path / "explained"
-    with ScriptedTeacher(behaviours) as teacher:
+    out = tmp_path_factory.mktemp("explained") / "out"
+    with ScriptedTeacher(BEHAVIOURS) as teacher:
         stats = run_explain(explain_config(data_dir, out, teacher.url, "max_attempts=2", "review=40"))
-        first_requests = list(teacher.requests)
+        return stats, out, list(teacher.requests)
 
+
+def test_each_behaviour_ends_as_the_rules_say(explained, data_dir):
+    from mentalglm.explain.run import run_explain
+
+    stats, out, first_requests = explained
     assert stats["records"] == {"total": 18, "in_scope": 17, "already_explained": 1, "asked": 16, "kept": 6,
                                 "rejected": 7, "failed": 3}
     assert stats["rejections"] == {"label_mismatch": 3, "no_quote": 2, "not_chinese": 2, "pii": 2,
@@ -98,7 +107,7 @@ def test_each_behaviour_ends_as_the_rules_say(ray_two_cpus, data_dir, tmp_path):
         r.explanation or "" for r in records.values())
 
     # a rerun asks only for the records whose requests failed; every answer comes from the cache
-    with ScriptedTeacher(behaviours) as teacher:
+    with ScriptedTeacher(BEHAVIOURS) as teacher:
         again = run_explain(explain_config(data_dir, out.with_name("again"), teacher.url, "max_attempts=2",
                                            f"cache_dir={out}.answers"))
         assert sorted(set(teacher.posts_requested())) == sorted(
@@ -121,6 +130,7 @@ def test_a_bad_config_is_named_before_anything_runs(data_dir, tmp_path, monkeypa
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow  # ~35 s: two CLI runs, each with its own Ray cluster
 def test_a_killed_run_resumes_without_asking_again(data_dir, tmp_path):
     """The CLI in its own process group (its own local Ray cluster), killed with SIGKILL once half the records are
     answered; the rerun asks nothing for a record whose answer was cached, and a third run asks nothing at all."""
@@ -173,3 +183,27 @@ def test_a_killed_run_resumes_without_asking_again(data_dir, tmp_path):
                               timeout=300)
         assert done.returncode == 0 and teacher.requests == []
     assert "40 of 40 records explained" in done.stdout and "0 requests, 40 cached answers" in done.stdout
+
+
+@pytest.mark.slow  # ~25 s of Ray Train
+def test_the_explained_folder_builds_and_trains(explained, tiny_model_dir, tmp_path):
+    """`data build` reads the explained records as a `jsonl` source, and `train` runs on the result."""
+    from mentalglm.config import DataBuildConfig, load_config
+    from mentalglm.config.train import TrainConfig
+    from mentalglm.data.build import build_dataset
+    from mentalglm.train import train
+
+    from paths import REPO
+
+    _, out, _ = explained
+    rebuilt = tmp_path / "rebuilt"
+    report = build_dataset(DataBuildConfig(out_dir=rebuilt, val_fraction=0.2, near_duplicate_jaccard=None, sources=[
+        {"name": "explained", "format": "jsonl", "splits": {"train": out / "train.jsonl"}}]))
+    explained_posts = {r.post: r.explanation for r in load_split(out, "train")}
+    rebuilt_records = load_split(rebuilt, "train") + load_split(rebuilt, "val")
+    assert len(rebuilt_records) == 18 and report["counts"]["val"]
+    assert all(r.explanation == explained_posts[r.post] for r in rebuilt_records)
+    result = train(load_config(TrainConfig, REPO / "configs/train/local-tiny.yaml", [
+        f"model.name_or_path={tiny_model_dir}", f"data.dir={rebuilt}", f"run.storage_path={tmp_path / 'runs'}",
+        "train.epochs=1", "train.micro_batch_size=2", "scaling.num_workers=1", "train.checkpoint_every=100"]))
+    assert result.final_dir is not None and (result.final_dir / "adapter_model.safetensors").exists()

@@ -3,7 +3,7 @@ val carved from them) against the scripted teacher, two Ray Data workers: the ru
 explained, and each explanation passes the verifier with the consistency check off (the scripted teacher's
 explanations carry no label signal)."""
 
-from conftest import explain_config
+from explain_helpers import explain_config
 from scripted_teacher import ScriptedTeacher
 
 from paths import REPO

@@ -1,6 +1,7 @@
-"""A client for an OpenAI-compatible chat endpoint that survives a real one: a rate limit shared by its threads,
-retries with exponential backoff (and the server's Retry-After) on 429, 5xx, timeouts and dropped connections,
-and every other failure returned as a counted kind instead of raised.
+"""The project's one client for OpenAI-compatible chat endpoints (a teacher for `data explain`, a served model for
+`evaluate --endpoint`): a rate limit shared by its threads, retries with exponential backoff (and the server's
+Retry-After) on 429, 5xx, timeouts and dropped connections, and every other failure returned as a counted kind
+instead of raised.
 
 Failure kinds: `http_429`, `http_5xx`, `timeout`, `connection` (retries used up), `http_4xx` (not retried: the
 request itself is wrong), `malformed` (a 200 whose body is not a chat completion with text).
@@ -17,19 +18,33 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from mentalglm.config.explain import TeacherSection
-
 FAILURE_KINDS = ("http_429", "http_5xx", "timeout", "connection", "http_4xx", "malformed")
 _MAX_BACKOFF_S = 30.0
 
 
 @dataclass
 class Reply:
-    """One answer, or why there is none, and how many HTTP requests it took."""
+    """One answer, or why there is none (`failure`, and the last HTTP `status` if any), and how many HTTP requests
+    it took."""
 
     text: str | None
     failure: str | None
     requests: int
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """What every request of a client carries, and how hard it tries."""
+
+    base_url: str
+    model: str | None = None
+    temperature: float = 0.0
+    max_tokens: int = 256
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    backoff_s: float = 1.0
+    send_seed: bool = False
 
 
 class RateLimiter:
@@ -57,25 +72,27 @@ def chat_url(base_url: str) -> str:
     return f"{base}/chat/completions" if base.endswith("/v1") else f"{base}/v1/chat/completions"
 
 
-class TeacherClient:
+class ChatClient:
     """Chat completions from one endpoint. Thread-safe; threads share the rate limiter."""
 
-    def __init__(self, teacher: TeacherSection, api_key: str | None, qps: float | None):
-        self.teacher, self.url = teacher, chat_url(teacher.base_url)
+    def __init__(self, settings: ChatSettings, api_key: str | None = None, qps: float | None = None):
+        self.settings, self.url = settings, chat_url(settings.base_url)
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self.limiter = RateLimiter(qps)
 
-    def complete(self, messages: list[dict[str, str]], seed: int) -> Reply:
-        """One sample (`seed`) for `messages`, retried as the module docstring says."""
-        t = self.teacher
-        payload = {"model": t.model, "messages": messages, "temperature": t.temperature, "max_tokens": t.max_tokens,
-                   "stream": False}
+    def complete(self, messages: list[dict[str, str]], seed: int = 0) -> Reply:
+        """One answer to `messages` (sample `seed` when the settings send seeds), retried as the module docstring
+        says."""
+        t = self.settings
+        payload = {"messages": messages, "temperature": t.temperature, "max_tokens": t.max_tokens, "stream": False}
+        if t.model:
+            payload["model"] = t.model
         if t.send_seed:
             payload["seed"] = seed
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        failure, failure_wait = "connection", None
+        failure, failure_wait, status = "connection", None, None
         for attempt in range(t.max_retries + 1):
             if attempt:
                 time.sleep(self._backoff(attempt, failure_wait))
@@ -87,11 +104,12 @@ class TeacherClient:
                     raw = response.read()
             except urllib.error.HTTPError as exc:
                 exc.close()
+                status = exc.code
                 if exc.code == 429 or exc.code >= 500:
                     failure = "http_429" if exc.code == 429 else "http_5xx"
                     failure_wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
                     continue
-                return Reply(None, "http_4xx", attempt + 1)
+                return Reply(None, "http_4xx", attempt + 1, status)
             except (TimeoutError, socket.timeout):
                 failure = "timeout"
                 continue
@@ -100,13 +118,13 @@ class TeacherClient:
                 failure = "timeout" if isinstance(reason, (TimeoutError, socket.timeout)) else "connection"
                 continue
             text = _completion_text(raw)
-            return Reply(text, None if text is not None else "malformed", attempt + 1)
-        return Reply(None, failure, t.max_retries + 1)
+            return Reply(text, None if text is not None else "malformed", attempt + 1, 200)
+        return Reply(None, failure, t.max_retries + 1, status)
 
     def _backoff(self, attempt: int, server_wait: float | None) -> float:
         if server_wait is not None:
             return min(server_wait, _MAX_BACKOFF_S)
-        base = min(self.teacher.backoff_s * 2 ** (attempt - 1), _MAX_BACKOFF_S)
+        base = min(self.settings.backoff_s * 2 ** (attempt - 1), _MAX_BACKOFF_S)
         return base * (0.5 + random.random() / 2)  # jitter, so throttled workers do not retry in step
 
 
