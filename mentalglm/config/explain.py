@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from mentalglm.config.evaluate import BaselineSection
-from mentalglm.config.schema import RaySection, SplitName, Strict
+from mentalglm.config.schema import RaySection, SplitName, Strict, tasks_among
 from mentalglm.tasks import SCORED_TASKS
 
 
@@ -72,10 +72,7 @@ class ExplainConfig(Strict):
     @field_validator("tasks")
     @classmethod
     def _scored_tasks(cls, tasks: list[str]) -> list[str]:
-        bad = [t for t in tasks if t not in SCORED_TASKS]
-        if bad:
-            raise ValueError(f"unknown or unscored task(s) {bad}; expected some of {list(SCORED_TASKS)}")
-        return tasks
+        return tasks_among(tasks, SCORED_TASKS)
 
     def answers_dir(self) -> Path:
         """Where the teacher's answers are cached."""

@@ -129,6 +129,18 @@ class TokenizationConfig(Strict):
     min_post_chars: int = Field(16, ge=0, description="a post is never shortened below this many characters")
 
 
+def tasks_among(tasks: list[str], allowed: tuple[str, ...]) -> list[str]:
+    """`tasks`, if all are in `allowed` (a validator's body).
+
+    Raises:
+        ValueError: naming the others and what is allowed.
+    """
+    bad = [t for t in tasks if t not in allowed]
+    if bad:
+        raise ValueError(f"unknown task(s) {bad}; expected some of {list(allowed)}")
+    return tasks
+
+
 class RunDataConfig(Strict):
     """Where a run finds built records (train/val/test.jsonl), and which tasks it uses."""
 
@@ -140,10 +152,7 @@ class RunDataConfig(Strict):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, tasks: list[str]) -> list[str]:
-        bad = [t for t in tasks if t not in ALL_TASKS]
-        if bad:
-            raise ValueError(f"unknown task(s) {bad}; expected some of {list(ALL_TASKS)}")
-        return tasks
+        return tasks_among(tasks, ALL_TASKS)
 
 
 class RaySection(Strict):
