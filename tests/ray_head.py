@@ -29,9 +29,10 @@ def _free_ports(n: int) -> list[int]:
 
 class RayHead:
     """`with RayHead(num_cpus=2) as head:` gives `head.address` (the dashboard URL jobs are submitted to) and
-    `head.env` (what the Ray CLI needs: the token-auth mode and token, and this venv first on PATH)."""
+    `head.env` (what the Ray CLI needs: the token-auth mode and token, and this venv first on PATH). `env` replaces
+    parts of that environment for the head and its clients."""
 
-    def __init__(self, num_cpus: int = 2):
+    def __init__(self, num_cpus: int = 2, env: dict[str, str] | None = None):
         self.num_cpus = num_cpus
         # short: Ray's unix socket paths under the temp folder must stay under ~107 characters
         self.temp_dir = Path(tempfile.mkdtemp(prefix="mg-ray-", dir="/tmp"))
@@ -41,6 +42,10 @@ class RayHead:
         self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                     "RAY_ADDRESS": self.address}
+        if env:  # e.g. the environment cluster.yaml's head start command exports (a token file instead)
+            if "RAY_AUTH_TOKEN_PATH" in env:
+                self.env.pop("RAY_AUTH_TOKEN")
+            self.env.update(env)
         self.args = [RAY, "start", "--head", f"--num-cpus={num_cpus}", "--num-gpus=0",
                      "--node-ip-address=127.0.0.1", f"--port={gcs}", "--dashboard-host=127.0.0.1",
                      f"--dashboard-port={dashboard}", f"--node-manager-port={node_manager}",

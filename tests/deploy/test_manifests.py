@@ -73,7 +73,8 @@ def test_rayjob_runs_the_training_job_entry_point():
     job = _load("rayjob-train.yaml")
     assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob" and job["metadata"]["name"]
     entry = job["spec"]["entrypoint"]
-    assert entry.startswith("python ray_jobs/train.py --config configs/train/glm4-9b-lora.yaml")
+    assert entry == "bash deploy/prepare-data.sh && python ray_jobs/train.py --config configs/train/glm4-9b-lora.yaml"
+    assert (REPO / "deploy/prepare-data.sh").exists()
     assert (REPO / "ray_jobs/train.py").exists() and (REPO / "configs/train/glm4-9b-lora.yaml").exists()
     assert job["spec"]["shutdownAfterJobFinishes"] is True
     assert yaml.safe_load(job["spec"]["runtimeEnvYAML"])["working_dir"] == "/home/ray/mentalglm"
