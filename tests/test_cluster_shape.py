@@ -16,13 +16,13 @@ def test_shape_is_read_from_cluster_yaml():
     nodes = {n.name: n for n in SHAPE.nodes}
     assert (nodes["head"].gpus, nodes["head"].max_nodes) == (0, 1)
     worker = nodes["gpu_worker"]
-    assert (worker.cpus, worker.gpus, worker.accelerator, worker.max_nodes) == (96, 8, "A100", 4)
+    assert (worker.cpus, worker.gpus, worker.accelerator, worker.max_nodes) == (90, 8, "A100", 4)
 
 
 @pytest.mark.parametrize("bundles, cpus, gpus, accelerator, capacity", [
     (8, 8, 1, "A100", 32),      # one GLM-4-9B run: 8 workers; 4 nodes hold 32 such workers
     (1, 4, 1, None, 32),
-    (2, 1, 0, None, 8 + 4 * 96),  # CPU-only bundles fit the head and the workers
+    (2, 1, 0, None, 6 + 4 * 90),  # CPU-only bundles fit the head and the workers
 ])
 def test_requests_that_fit(bundles, cpus, gpus, accelerator, capacity):
     assert check_request(SHAPE, bundles, cpus, gpus, accelerator) == capacity
