@@ -18,6 +18,7 @@ from mentalglm.config import ConfigError, load_config
 from mentalglm.config.schema import DataBuildConfig, DataFetchConfig, ModelInitConfig, PipelineConfig
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.explain import ExplainConfig
+from mentalglm.config.rating import RateExportConfig, RateImportConfig
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
 from mentalglm.config.tune import TuneConfig
@@ -54,6 +55,21 @@ def _data_explain(cfg: ExplainConfig, args: argparse.Namespace) -> None:
     print(f"{cfg.out_dir}: {r['kept']} of {r['asked']} records explained ({r['rejected']} rejected, "
           f"{r['failed']} failed requests); {stats['requests']} requests, {stats['cache_hits']} cached answers")
     print(f"{cfg.out_dir}/explain_stats.json" + (f", {cfg.out_dir}/review.csv" if cfg.review else ""))
+
+
+def _rate_export(cfg: RateExportConfig, args: argparse.Namespace) -> None:
+    from mentalglm.rating.export import export_rating_set
+
+    counts = export_rating_set(cfg)
+    print(f"{cfg.out_dir}: {sum(counts.values())} items (" + ", ".join(f"{k} {v}" for k, v in counts.items())
+          + f"); give raters labelstudio/ or ratings.csv, keep key/ from them")
+
+
+def _rate_import(cfg: RateImportConfig, args: argparse.Namespace) -> None:
+    from mentalglm.rating.report import import_ratings
+
+    result = import_ratings(cfg)
+    print(f"{result['ratings']} ratings; {cfg.out_dir}/report.md, ratings.json, means.png")
 
 
 def _model_init(cfg: ModelInitConfig, args: argparse.Namespace) -> None:
@@ -177,6 +193,8 @@ VERBS: dict[str, Verb] = {
         Option(("--checkpoint",), {"default": None, "help": "PEFT adapter folder (default: serve.checkpoint)"}),
         Option(("--detach",), {"action": "store_true",
                                "help": "deploy and return, leaving the app on the (non-local) Ray cluster"}))),
+    "rate export": Verb(RateExportConfig, _rate_export, "a blinded rating set of explanations (Label Studio + CSV)"),
+    "rate import": Verb(RateImportConfig, _rate_import, "ratings back: means, agreement, correlation with metrics"),
     "pipeline": Verb(PipelineConfig, _pipeline, "the main job: build, train, evaluate vs baseline, serve smoke"),
 }
 

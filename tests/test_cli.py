@@ -101,6 +101,8 @@ VERB_RUNS = {
     "serve": ["configs/serve/local.yaml", "--checkpoint", "runs/x/final", "--detach"],
     "pipeline": ["configs/pipeline/local.yaml"],
     "data explain": ["configs/data/explain-vllm.yaml", "--review", "5"],
+    "rate export": ["configs/rate/export.yaml"],
+    "rate import": ["configs/rate/import.yaml"],
 }
 
 

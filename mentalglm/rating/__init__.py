@@ -1,0 +1,4 @@
+"""Expert ratings of explanations: a blinded rating set out (`export`: Label Studio project and CSV), ratings back in
+(`readers`: Label Studio JSON, rater CSVs, MentalLLaMA's released files), and what they say (`agreement`: means with
+bootstrap intervals, Krippendorff's alpha, raw agreement, Gwet's AC1, Spearman against automatic metrics; `report`).
+The criteria and their 0-3 rubric are in `rubric`."""
