@@ -62,7 +62,7 @@ def _rate_export(cfg: RateExportConfig, args: argparse.Namespace) -> None:
 
     counts = export_rating_set(cfg)
     print(f"{cfg.out_dir}: {sum(counts.values())} items (" + ", ".join(f"{k} {v}" for k, v in counts.items())
-          + f"); give raters labelstudio/ or ratings.csv, keep key/ from them")
+          + "); give raters labelstudio/ or ratings.csv, keep key/ from them")
 
 
 def _rate_import(cfg: RateImportConfig, args: argparse.Namespace) -> None:
