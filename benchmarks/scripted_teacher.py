@@ -18,7 +18,8 @@ request (the last one repeats); posts not listed get `default`. Behaviours:
     malformed       200 with a body that is not JSON
 
 `requests` logs (post, seed) of every request in arrival order, `request_times()` when each came; `latency_s`
-delays every answer.
+delays every answer. `respond(body, n)` replaces all of this for other prompts (a judge's): given the request body
+and how many requests with the same last message came before, it returns (status, JSON-able reply).
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ class ScriptedTeacher:
     """The server. Use as a context manager; `url` is its root."""
 
     def __init__(self, behaviours: dict[str, list[str]] | None = None, default: str = "good",
-                 latency_s: float = 0.0, sleep_s: float = 2.0):
-        self.behaviours = behaviours or {}
+                 latency_s: float = 0.0, sleep_s: float = 2.0, respond: Any = None):
+        self.behaviours, self.respond = behaviours or {}, respond
         self.default, self.latency_s, self.sleep_s = default, latency_s, sleep_s
         self.requests: list[tuple[str, Any]] = []
         self._times: list[float] = []
@@ -122,6 +123,15 @@ class ScriptedTeacher:
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict) -> None:
         user = body["messages"][-1]["content"]
+        if self.respond is not None:
+            with self._lock:
+                n = self._seen[user]
+                self._seen[user] += 1
+                self.requests.append((user, body.get("seed")))
+                self._times.append(time.monotonic())
+            status, reply = self.respond(body, n)
+            self._send(handler, status, json.dumps(reply, ensure_ascii=False).encode("utf-8"), {"Retry-After": "0"})
+            return
         post = _POST_RE.search(user).group(1)
         sentence = _SENTENCE_RE.search(user).group(1)
         with self._lock:

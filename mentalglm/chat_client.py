@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 FAILURE_KINDS = ("http_429", "http_5xx", "timeout", "connection", "http_4xx", "malformed")
 _MAX_BACKOFF_S = 30.0
@@ -31,6 +32,7 @@ class Reply:
     failure: str | None
     requests: int
     status: int | None = None
+    top_logprobs: list[dict[str, float]] | None = None  # per generated token: alternative -> log probability
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ChatSettings:
     max_retries: int = 4
     backoff_s: float = 1.0
     send_seed: bool = False
+    top_logprobs: int = 0  # > 0: ask for the log probabilities of this many alternatives per generated token
 
 
 class RateLimiter:
@@ -64,6 +67,13 @@ class RateLimiter:
             start = max(now, self._next)
             self._next = start + self.interval
         time.sleep(max(0.0, start - now))
+
+
+def chat_settings(section: Any, **overrides: Any) -> ChatSettings:
+    """The settings of an `EndpointSection` (mentalglm.config.endpoint), with `overrides`."""
+    fields = {name: getattr(section, name) for name in ("base_url", "model", "temperature", "max_tokens", "timeout_s",
+                                                        "max_retries", "backoff_s", "send_seed")}
+    return ChatSettings(**{**fields, **overrides})
 
 
 def chat_url(base_url: str) -> str:
@@ -91,6 +101,8 @@ class ChatClient:
             payload["model"] = t.model
         if t.send_seed:
             payload["seed"] = seed
+        if t.top_logprobs:
+            payload.update(logprobs=True, top_logprobs=t.top_logprobs)
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         failure, failure_wait, status = "connection", None, None
         for attempt in range(t.max_retries + 1):
@@ -117,8 +129,8 @@ class ChatClient:
                 reason = getattr(exc, "reason", exc)
                 failure = "timeout" if isinstance(reason, (TimeoutError, socket.timeout)) else "connection"
                 continue
-            text = _completion_text(raw)
-            return Reply(text, None if text is not None else "malformed", attempt + 1, 200)
+            text, logprobs = _completion(raw)
+            return Reply(text, None if text is not None else "malformed", attempt + 1, 200, logprobs)
         return Reply(None, failure, t.max_retries + 1, status)
 
     def _backoff(self, attempt: int, server_wait: float | None) -> float:
@@ -135,9 +147,19 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _completion_text(raw: bytes) -> str | None:
+def _completion(raw: bytes) -> tuple[str | None, list[dict[str, float]] | None]:
+    """The answer text, and the per-token top log probabilities when the body has them in OpenAI's layout
+    (`choices[0].logprobs.content[i].top_logprobs[j] = {token, logprob}`); None for a body without either."""
     try:
-        content = json.loads(raw)["choices"][0]["message"]["content"]
+        choice = json.loads(raw)["choices"][0]
+        content = choice["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    return content if isinstance(content, str) and content.strip() else None
+        return None, None
+    if not isinstance(content, str) or not content.strip():
+        return None, None
+    try:
+        tokens = choice["logprobs"]["content"]
+        logprobs = [{alt["token"]: float(alt["logprob"]) for alt in token["top_logprobs"]} for token in tokens]
+    except (KeyError, TypeError, ValueError):
+        logprobs = None
+    return content, logprobs

@@ -18,6 +18,7 @@ from mentalglm.config import ConfigError, load_config
 from mentalglm.config.schema import DataBuildConfig, DataFetchConfig, ModelInitConfig, PipelineConfig
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.explain import ExplainConfig
+from mentalglm.config.judge import JudgeConfig
 from mentalglm.config.rating import RateExportConfig, RateImportConfig
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
@@ -105,8 +106,9 @@ def _evaluate(cfg: EvaluateConfig, args: argparse.Namespace) -> None:
         from mentalglm.evaluate.endpoint import endpoint_generator
 
         generator = endpoint_generator(args.endpoint, cfg)
+    judge = load_config(JudgeConfig, args.judge) if args.judge else None
     metrics = evaluate(cfg, args.checkpoint, args.split, out, generator=generator,
-                       model_name=args.endpoint or None)
+                       model_name=args.endpoint or None, judge=judge)
     _print_headlines(metrics)
     print(f"outputs: {out}/ (metrics.json, predictions.jsonl, report.md, confusion_*.png)")
 
@@ -185,6 +187,8 @@ VERBS: dict[str, Verb] = {
         Option(("--checkpoint",), {"default": None, "help": "PEFT adapter folder (e.g. runs/NAME/final)"}),
         _SPLIT, _OUT,
         Option(("--endpoint",), {"default": None, "help": "score through a running service at this URL"}),
+        Option(("--judge",), {"default": None, "metavar": "JUDGE_CONFIG",
+                              "help": "also score the explanations with an LLM judge (configs/evaluate/judge-*.yaml)"}),
         Option(("--compare",), {"nargs": "+", "metavar": "METRICS", "default": None,
                                 "help": "print one side-by-side table of these metrics.json files (no CONFIG)"}))),
     "baseline": Verb(EvaluateConfig, _baseline, "TF-IDF + logistic regression per task, fit on train",

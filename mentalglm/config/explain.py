@@ -7,31 +7,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from mentalglm.config.evaluate import BaselineSection
+from mentalglm.config.endpoint import EndpointSection
 from mentalglm.config.schema import RaySection, SplitName, Strict, tasks_among
 from mentalglm.tasks import SCORED_TASKS
-
-
-class TeacherSection(Strict):
-    """The teacher: any OpenAI-compatible chat endpoint (vLLM, a Ray Serve app, a hosted API)."""
-
-    base_url: str = Field(description="the server root or its /v1, e.g. http://127.0.0.1:8000; requests go to "
-                                      "…/v1/chat/completions")
-    model: str = Field(description="the `model` of each request; recorded with every explanation")
-    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key "
-                                                      "(read by the driver, handed to the Ray Data workers; never "
-                                                      "logged or written)")
-    temperature: float = Field(0.7, ge=0.0, le=2.0, description="sampling temperature; a retried record asks "
-                                                                "for a new sample (another seed)")
-    max_tokens: int = Field(400, ge=16)
-    send_seed: bool = Field(True, description="send `seed` (the sample index) so a retried record gets a new, "
-                                              "reproducible sample; false for servers that refuse it (the "
-                                              "project's own Ray Serve route)")
-    timeout_s: float = Field(60.0, gt=0, description="per request")
-    max_retries: int = Field(4, ge=0, description="retries of a request answered 429/5xx, timed out or cut off, "
-                                                  "with exponential backoff (Retry-After honoured)")
-    backoff_s: float = Field(1.0, gt=0, description="first backoff; doubled per retry, capped at 30 s")
-    concurrency: int = Field(4, ge=1, description="requests in flight at once, over all workers")
-    qps: float | None = Field(None, gt=0, description="requests per second, over all workers; null: no limit")
 
 
 class VerifySection(Strict):
@@ -65,7 +43,7 @@ class ExplainConfig(Strict):
     review: int = Field(0, ge=0, description="write review.csv: a stratified sample of this many kept and "
                                              "rejected answers for people to check (--review N)")
     seed: int = 0
-    teacher: TeacherSection
+    teacher: EndpointSection
     verify: VerifySection = VerifySection()
     ray: RaySection = RaySection()
 

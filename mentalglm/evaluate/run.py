@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from mentalglm.config import ConfigError
 from mentalglm.config.evaluate import EvaluateConfig
+from mentalglm.config.judge import JudgeConfig
 from mentalglm.data.io import DataError
 from mentalglm.data.split_records import SplitRecords, split_records
 from mentalglm.evaluate.report import write_outputs
-from mentalglm.evaluate.scoring import parse_answers, score
+from mentalglm.data.records import Record
+from mentalglm.evaluate.scoring import Prediction, parse_answers, score
 from mentalglm.tasks import SCORED_TASKS
 
 if TYPE_CHECKING:
@@ -62,8 +64,28 @@ def local_generator(cfg: EvaluateConfig, checkpoint: str | Path | None) -> Answe
                         ev.progress)
 
 
+def judge_predictions(judge_cfg: JudgeConfig, records: Sequence[Record], predictions: list[Prediction],
+                      metrics: dict) -> None:
+    """Score every parsed prediction's explanation with the LLM judge: `judge` on each prediction, `judge_<criterion>`
+    (mean over the scored ones) per task in `metrics`, and the judge's counts in `metrics["judge"]`."""
+    from mentalglm.evaluate.judge import Judge
+    from mentalglm.rating.rubric import CRITERIA
+
+    judged = [(r, p) for r, p in zip(records, predictions, strict=True) if p.explanation and p.predicted]
+    scores, counts = Judge(judge_cfg).score([(p.id, p.task, r.post, "、".join(p.predicted), p.explanation)
+                                             for r, p in judged])
+    for (_, prediction), judged_scores in zip(judged, scores):
+        prediction.judge = judged_scores
+    for task, task_metrics in metrics["tasks"].items():
+        for criterion in CRITERIA:
+            values = [p.judge[criterion] for _, p in judged if p.task == task and p.judge[criterion] is not None]
+            task_metrics[f"judge_{criterion}"] = sum(values) / len(values) if values else None
+    metrics["judge"] = {"model": judge_cfg.judge.model, "items": len(judged), **counts}
+
+
 def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out_dir: str | Path | None = None,
-             generator: AnswerSource | None = None, model_name: str | None = None) -> dict:
+             generator: AnswerSource | None = None, model_name: str | None = None,
+             judge: JudgeConfig | None = None) -> dict:
     """Score `checkpoint` (a PEFT adapter folder; None: the base model) on `split` and write the outputs.
 
     Args:
@@ -73,6 +95,7 @@ def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out
         out_dir: where the outputs go (default `evaluate.out_dir/{split}`).
         generator: the answer source; default: the model in this process or over Ray actors.
         model_name: the `model` field of metrics.json (default: the checkpoint path).
+        judge: an LLM judge to score the explanations with (`judge_predictions`).
 
     Returns:
         the metrics.json content.
@@ -96,6 +119,8 @@ def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out
     metrics = score(records, predictions, split, model_name or str(checkpoint or cfg.model.name_or_path))
     metrics["generation"] = {"records": len(records), "seconds": round(elapsed, 2),
                              "samples_per_s": round(len(records) / max(elapsed, 1e-9), 2)}
+    if judge is not None:
+        judge_predictions(judge, records, predictions, metrics)
     write_outputs(out, metrics, predictions)
     log.info("scored %d %s records in %.1fs; outputs in %s", len(records), split, elapsed, out)
     return metrics

@@ -24,10 +24,15 @@ class Prediction:
     parse_ok: bool
     explanation: str | None = None
     failure_kind: str | None = None
+    judge: dict[str, float | None] | None = None  # criterion -> the LLM judge's score (evaluate --judge)
 
     def to_dict(self) -> dict:
-        """The predictions.jsonl row (id, task, gold, predicted, raw, parse_ok, explanation, failure_kind)."""
-        return asdict(self)
+        """The predictions.jsonl row (id, task, gold, predicted, raw, parse_ok, explanation, failure_kind, and
+        `judge_<criterion>` when judged)."""
+        row = asdict(self)
+        judge = row.pop("judge")
+        row.update({f"judge_{criterion}": score for criterion, score in (judge or {}).items()})
+        return row
 
 
 def parse_answers(records: Sequence[Record], answers: Sequence[str]) -> list[Prediction]:

@@ -1,6 +1,6 @@
 """Explanations for label-only records from a teacher model, verified before use (`mentalglm data explain`).
 
-Modules: `prompts` (the versioned per-task prompts and their few-shot examples), `answer_cache` (answers on disk,
-so runs resume), `verify` (the checks an answer passes), `worker` (one record, and the Ray Data actor), `review`
-(the review sample) and `run` (`run_explain`). Requests go through the project's chat client, `mentalglm.chat_client`.
+Modules: `prompts` (the versioned per-task prompts and their few-shot examples), `verify` (the checks an answer
+passes), `worker` (one record, and the Ray Data actor), `review` (the review sample) and `run` (`run_explain`).
+Requests go through the project's chat client and its answer cache (`mentalglm.chat_client`, `mentalglm.chat_cache`).
 """

@@ -8,9 +8,9 @@ import pickle
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mentalglm.chat_client import ChatClient, ChatSettings
-from mentalglm.config.explain import ExplainConfig, TeacherSection
-from mentalglm.explain.answer_cache import AnswerCache
+from mentalglm.chat_client import ChatClient, chat_settings
+from mentalglm.config.explain import ExplainConfig
+from mentalglm.chat_cache import AnswerCache
 from mentalglm.explain.prompts import TeacherPrompt, load_prompt
 from mentalglm.explain.verify import Consistency, verify_answer
 
@@ -48,12 +48,6 @@ def explain_record(row: dict[str, Any], prompt: TeacherPrompt, cache: AnswerCach
     return out
 
 
-def teacher_settings(teacher: TeacherSection) -> ChatSettings:
-    """The chat client's settings for this teacher."""
-    return ChatSettings(teacher.base_url, teacher.model, teacher.temperature, teacher.max_tokens, teacher.timeout_s,
-                        teacher.max_retries, teacher.backoff_s, teacher.send_seed)
-
-
 class ExplainWorker:
     """A Ray Data actor: explains the records of each batch, `threads` requests at a time.
 
@@ -68,7 +62,7 @@ class ExplainWorker:
     def __init__(self, cfg: dict, models: dict[str, bytes], api_key: str | None, threads: int, qps: float | None):
         self.cfg = ExplainConfig.model_validate(cfg)
         teacher = self.cfg.teacher
-        self.client = ChatClient(teacher_settings(teacher), api_key, qps)
+        self.client = ChatClient(chat_settings(teacher), api_key, qps)
         self.prompts = {task: load_prompt(task) for task in self.cfg.tasks}
         self.caches = {task: AnswerCache(self.cfg.answers_dir(), p.sha256, teacher.model)
                        for task, p in self.prompts.items()}

@@ -1,12 +1,14 @@
-"""The teacher's answers on disk, one file per (record id, prompt hash, teacher model, sample index), so a killed run
-resumes without asking again and a finished run rerun asks nothing. Only answers are kept (failed requests are asked
-again next run). Files are written atomically; several workers may share the folder."""
+"""A chat endpoint's answers on disk (the teacher's of `data explain`, the judge's of `evaluate --judge`), one file per
+(key, prompt hash, model, sample index), so a killed run resumes without asking again and a finished run rerun asks
+nothing. Only answers are kept (failed requests are asked again next run). Files are written atomically; several
+workers may share the folder."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from mentalglm.data.io import write_text_atomic
 
@@ -21,13 +23,13 @@ class AnswerCache:
         key = hashlib.sha256(f"{record_id}\0{self.prompt_sha256}\0{self.model}\0{sample}".encode()).hexdigest()
         return self.folder / key[:2] / f"{key}.json"
 
-    def get(self, record_id: str, sample: int) -> str | None:
+    def get(self, record_id: str, sample: int) -> Any:
         """The cached answer, or None (absent, or a file that cannot be read: it is asked again)."""
         try:
             return json.loads(self._path(record_id, sample).read_text(encoding="utf-8"))["answer"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def put(self, record_id: str, sample: int, answer: str) -> None:
-        """Keep `answer` for this record and sample."""
+    def put(self, record_id: str, sample: int, answer: Any) -> None:
+        """Keep `answer` (JSON data) for this record and sample."""
         write_text_atomic(self._path(record_id, sample), json.dumps({"answer": answer}, ensure_ascii=False))
