@@ -21,6 +21,7 @@ class AutoscalingSection(Strict):
     target_ongoing_requests: float = Field(4.0, gt=0, description="requests per replica the autoscaler aims at")
     upscale_delay_s: float = Field(30.0, ge=0)
     downscale_delay_s: float = Field(600.0, ge=0)
+    look_back_period_s: float = Field(30.0, gt=0, description="the window the replicas' load is averaged over")
 
     @model_validator(mode="after")
     def _ordered(self) -> "AutoscalingSection":

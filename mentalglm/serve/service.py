@@ -71,7 +71,8 @@ def deployment_options(cfg: ServeConfig) -> dict[str, Any]:
         options["autoscaling_config"] = {
             "min_replicas": a.min_replicas, "max_replicas": a.max_replicas,
             "target_ongoing_requests": a.target_ongoing_requests,
-            "upscale_delay_s": a.upscale_delay_s, "downscale_delay_s": a.downscale_delay_s}
+            "upscale_delay_s": a.upscale_delay_s, "downscale_delay_s": a.downscale_delay_s,
+            "look_back_period_s": a.look_back_period_s}
     else:
         options["num_replicas"] = s.num_replicas
     return options
