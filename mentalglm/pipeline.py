@@ -33,7 +33,7 @@ MEMORISED = "memorised records"
 
 
 def _evaluate_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path, adapter: Path,
-                    timings: dict[str, float], memorised: Path | None) -> str:
+                    timings: dict[str, float], memorised: Path | None, name: str | None = None) -> str:
     """Score the adapter and the TF-IDF baseline on the eval split (and the memorised-records metrics, when
     given); return their side-by-side table."""
     from mentalglm.config.evaluate import EvaluateConfig
@@ -44,11 +44,42 @@ def _evaluate_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path, adapte
     start = time.perf_counter()
     eval_cfg = load_config(EvaluateConfig, cfg.evaluate, [f"model.name_or_path={model_dir}", f"data.dir={data_dir}"])
     out = Path(cfg.out_dir)
-    evaluate(eval_cfg, adapter, cfg.eval_split, out / "evaluate", model_name="lora-" + adapter.parent.name)
+    evaluate(eval_cfg, adapter, cfg.eval_split, out / "evaluate", model_name="lora-" + (name or adapter.parent.name))
     run_baseline(eval_cfg, cfg.eval_split, out / "baseline")
     timings["evaluate"] = time.perf_counter() - start
     columns = [out / "evaluate" / "metrics.json", out / "baseline" / "metrics.json"]
     return compare_table(columns + ([memorised] if memorised else []))
+
+
+def _sweep_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path,
+                 timings: dict[str, float]) -> tuple[Path | None, dict, str]:
+    """Run the sweep of `cfg.tune` on this model and data; return its best adapter, a summary (trials, winner, the
+    served model id naming it) and the report section."""
+    from mentalglm.config.tune import TuneConfig
+    from mentalglm.tune import run_sweep
+
+    start = time.perf_counter()
+    tune_cfg = load_config(TuneConfig, cfg.tune, [f"model.name_or_path={model_dir}", f"data.dir={data_dir}"])
+    result = run_sweep(tune_cfg)
+    timings["sweep"] = time.perf_counter() - start
+    metric, mode = tune_cfg.resolved_metric()
+    winner = result.best_metrics.get("trial_id")
+    served = f"mentalglm-{tune_cfg.run.name}-{winner}" if winner else None
+    keys = list(tune_cfg.tune.search_space)
+    trials = [{"trial": row["trial_id"], **{k: row.get(k) for k in keys}, metric: row.get(metric),
+               "reports": row.get("iterations"), "status": row.get("status")} for row in result.rows]
+    summary = {"sweep_dir": str(result.sweep_dir), "best_adapter": str(result.best_dir) if result.best_dir else None,
+               "metric": metric, "mode": mode, "winner": winner, "served_model_id": served, "trials": trials}
+
+    def cell(v: object) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    table = _table([[cell(t[c]) for c in trials[0]] for t in trials], list(trials[0])) if trials else "no trials"
+    why = (f"Winner: **{winner}**, the {'lowest' if mode == 'min' else 'highest'} {metric} at its last report "
+           f"({cell(result.best_metrics.get(metric))}) among the trials that reported it; ASHA stopped the others "
+           f"marked STOPPED_EARLY after their first reports. Its adapter (`{result.best_dir}`) is what is evaluated "
+           f"and served, as `{served}`.") if winner else "No trial reported the metric: nothing to evaluate or serve."
+    return result.best_dir, summary, table + "\n\n" + why
 
 
 def _memorise_stage(cfg: PipelineConfig, model_dir: Path, timings: dict[str, float]) -> tuple[Path, list[list[str]]]:
@@ -126,21 +157,28 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
                          "tokens_per_s": m.get("tokens_per_s")}
         train_rows = [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in train_summary.items()]
 
+    adapter = Path(train_summary["final_adapter"]) if train_summary.get("final_adapter") not in (None, "None") \
+        else None
+    sweep_summary: dict = {}
+    sweep_section, served_id = "", None
+    if cfg.tune is not None:
+        adapter, sweep_summary, sweep_section = _sweep_stage(cfg, model_dir, data_cfg.out_dir, timings)
+        served_id = sweep_summary["served_model_id"]
+
     memorised, memorised_rows = None, []
     if cfg.memorise is not None and cfg.evaluate is not None:
         memorised, memorised_rows = _memorise_stage(cfg, model_dir, timings)
     comparison = ""
-    if cfg.evaluate is not None and train_summary.get("final_adapter") not in (None, "None"):
-        comparison = _evaluate_stage(cfg, model_dir, data_cfg.out_dir, Path(train_summary["final_adapter"]),
-                                     timings, memorised)
+    if cfg.evaluate is not None and adapter is not None:
+        comparison = _evaluate_stage(cfg, model_dir, data_cfg.out_dir, adapter, timings, memorised,
+                                     name=served_id and served_id.removeprefix("mentalglm-"))
 
     smoke: list[dict] = []
-    if cfg.serve is not None and train_summary.get("final_adapter") not in (None, "None"):
+    if cfg.serve is not None and adapter is not None:
         from mentalglm.serve.smoke import serve_smoke
 
         start = time.perf_counter()
-        smoke = serve_smoke(cfg.serve, model_dir, data_cfg.out_dir, Path(train_summary["final_adapter"]),
-                            cfg.serve_port)
+        smoke = serve_smoke(cfg.serve, model_dir, data_cfg.out_dir, adapter, cfg.serve_port, model_id=served_id)
         timings["serve smoke"] = time.perf_counter() - start
 
     rows = []
@@ -156,7 +194,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         "loss_tokens": sum(sum(1 for lab in e.labels if lab != -100) for e in encoded),
     }
     summary = {"data_dir": str(data_cfg.out_dir), "model_dir": str(model_dir), "records": stats["counts"],
-               "tokenization": tok_summary, "train": train_summary, "timings_s": {k: round(v, 2) for k, v in timings.items()},
+               "tokenization": tok_summary, "train": train_summary, "sweep": sweep_summary, "timings_s": {k: round(v, 2) for k, v in timings.items()},
                "tasks_in_train": dict(Counter(r.task for r in train)), "serve_smoke": smoke,
                "memorised": [{"task": t, "trained": want, "answer": got} for t, want, got in memorised_rows]}
     memorised_note = (
@@ -171,6 +209,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         "## Records\n" + _table(rows, ["split", "task", "records", "labels seen"]),
         "## Tokenisation (train)\n" + _table([[k, v] for k, v in tok_summary.items()], ["figure", "value"]),
         *(["## Training\n" + _table(train_rows, ["figure", "value"])] if train_rows else []),
+        *(["## Sweep\n" + sweep_section] if sweep_section else []),
         *([f"## Evaluation ({cfg.eval_split})\n" + comparison] if comparison else []),
         *([memorised_note] if memorised_note else []),
         *(["## Serve smoke\n" + _table([[r["route"], r["status"], f"{r['latency_ms']:.0f}", r["answer"]] for r in smoke],

@@ -68,16 +68,20 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
     assert summary["tokenization"]["padding_share_grouped"] < summary["tokenization"]["padding_share_random"]
     assert (work / "models/tiny-glm4/config.json").exists()
     assert (work / "models/tiny-glm4/tokenizer.json").exists()
-    trained = summary["train"]
-    assert trained["final_val_loss"] < trained["initial_val_loss"]
-    assert (work / "runs/local-tiny/final/adapter_model.safetensors").exists()
+    sweep = summary["sweep"]  # the sweep stage: two trials, the learning rate that learns wins, its adapter is served
+    assert len(sweep["trials"]) == 2 and summary["train"] == {}
+    (winner,) = [t for t in sweep["trials"] if t["trial"] == sweep["winner"]]
+    assert winner["train.lr"] == 3e-3 and {t["status"] for t in sweep["trials"]} <= {"COMPLETED", "STOPPED_EARLY"}
+    assert sweep["served_model_id"] == f"mentalglm-pipeline-sweep-{sweep['winner']}"
+    assert (work / "runs/pipeline-sweep/best/adapter_model.safetensors").exists()
     report = (work / "runs/pipeline-local/summary.md").read_text()
-    assert "## Training" in report and "## Evaluation (test)" in report and "## Serve smoke" in report
+    assert "## Sweep" in report and "## Evaluation (test)" in report and "## Serve smoke" in report
+    assert f"Winner: **{sweep['winner']}**" in report
     smoke = summary["serve_smoke"]
     assert [r["route"] for r in smoke] == ["GET /healthz", "POST /v1/analyze", "POST /v1/chat/completions"]
     assert [r["status"] for r in smoke] == [200, 200, 200]
-    assert smoke[0]["answer"] == "mentalglm-local-tiny"
-    assert "| task | metric | lora-local-tiny | tfidf-char-logreg | memorised records |" in report
+    assert smoke[0]["answer"] == sweep["served_model_id"]
+    assert f"| task | metric | lora-pipeline-sweep-{sweep['winner']} | tfidf-char-logreg | memorised records |" in report
     memorised = json.loads((work / "runs/pipeline-local/memorised/metrics.json").read_text())["tasks"]
     assert [memorised[t]["parse_failure_rate"] for t in memorised] == [0.0, 0.0, 0.0]
     assert (memorised["cognitive_distortion"]["micro_f1"], memorised["suicide_risk"]["high_f1"],

@@ -190,6 +190,8 @@ class PipelineConfig(Strict):
     data_build: Path = Field(description="a data build config (configs/data/*.yaml)")
     model_init: Path = Field(description="a model init config (configs/model/*.yaml)")
     train: Path | None = Field(None, description="a train config (configs/train/*.yaml); None skips training")
+    tune: Path | None = Field(None, description="a tune config (configs/tune/*.yaml): run the sweep and evaluate and "
+                              "serve its best trial's adapter (instead of the train stage's)")
     evaluate: Path | None = Field(None, description="an evaluate config: score the trained adapter and the "
                                   "TF-IDF baseline on `eval_split`, side by side; None skips it")
     eval_split: Literal["val", "test"] = "test"

@@ -35,8 +35,8 @@ def _call(method: str, url: str, body: dict | None = None) -> tuple[int, float, 
 
 
 def serve_smoke(config: str | Path, model_dir: Path, data_dir: Path, adapter: Path,
-                port: int | None = None) -> list[dict]:
-    """Start the service from `config` on `adapter`, call /healthz, /v1/analyze and /v1/chat/completions once
+                port: int | None = None, model_id: str | None = None) -> list[dict]:
+    """Start the service from `config` on `adapter` (listed as `model_id` when given), call /healthz, /v1/analyze and /v1/chat/completions once
     each, stop the service, and return one row per call (route, status, latency_ms, what came back).
 
     Raises:
@@ -45,7 +45,8 @@ def serve_smoke(config: str | Path, model_dir: Path, data_dir: Path, adapter: Pa
     from mentalglm.serve.service import start_service, stop_service
 
     cfg = load_config(ServeConfig, config, [f"model.name_or_path={model_dir}", f"data.dir={data_dir}",
-                                            f"serve.port={port or free_port()}"])
+                                            f"serve.port={port or free_port()}",
+                                            *([f"serve.model_id={model_id}"] if model_id else [])])
     url = start_service(cfg, adapter)
     try:
         calls = [("GET", "/healthz", None), ("POST", "/v1/analyze", {"post": SMOKE_POST}),
