@@ -188,7 +188,7 @@ VERBS: dict[str, Verb] = {
         _SPLIT, _OUT,
         Option(("--endpoint",), {"default": None, "help": "score through a running service at this URL"}),
         Option(("--judge",), {"default": None, "metavar": "JUDGE_CONFIG",
-                              "help": "also score the explanations with an LLM judge (configs/evaluate/judge-*.yaml)"}),
+                              "help": "also score the explanations with an LLM judge (configs/judge/*.yaml)"}),
         Option(("--compare",), {"nargs": "+", "metavar": "METRICS", "default": None,
                                 "help": "print one side-by-side table of these metrics.json files (no CONFIG)"}))),
     "baseline": Verb(EvaluateConfig, _baseline, "TF-IDF + logistic regression per task, fit on train",

@@ -6,12 +6,13 @@ Each stage runs from its own config file.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
 from pathlib import Path
 
-from mentalglm.config import DataBuildConfig, ModelConfig, ModelInitConfig, PipelineConfig, load_config
+from mentalglm.config import ConfigError, DataBuildConfig, ModelConfig, ModelInitConfig, PipelineConfig, load_config
 from mentalglm.data.batching import length_grouped_batches, padding_share
 from mentalglm.data.build import build_dataset
 from mentalglm.data.io import write_json_atomic, write_text_atomic
@@ -32,7 +33,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 MEMORISED = "memorised records"
 
 
-def _evaluate_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path, adapter: Path,
+def _evaluate_stage(cfg: PipelineConfig, model_dir: Path | str, data_dir: Path, adapter: Path,
                     timings: dict[str, float], memorised: Path | None, name: str | None = None) -> str:
     """Score the adapter and the TF-IDF baseline on the eval split (and the memorised-records metrics, when
     given); return their side-by-side table."""
@@ -51,7 +52,7 @@ def _evaluate_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path, adapte
     return compare_table(columns + ([memorised] if memorised else []))
 
 
-def _sweep_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path,
+def _sweep_stage(cfg: PipelineConfig, model_dir: Path | str, data_dir: Path,
                  timings: dict[str, float]) -> tuple[Path | None, dict, str]:
     """Run the sweep of `cfg.tune` on this model and data; return its best adapter, a summary (trials, winner, the
     served model id naming it) and the report section."""
@@ -82,11 +83,10 @@ def _sweep_stage(cfg: PipelineConfig, model_dir: Path, data_dir: Path,
     return result.best_dir, summary, table + "\n\n" + why
 
 
-def _memorise_stage(cfg: PipelineConfig, model_dir: Path, timings: dict[str, float]) -> tuple[Path, list[list[str]]]:
+def _memorise_stage(cfg: PipelineConfig, model_dir: Path | str,
+                    timings: dict[str, float]) -> tuple[Path, list[list[str]]]:
     """Train an adapter on the memorise records and score it on them; return its metrics.json and a few of
     its answers (task, trained answer, model answer)."""
-    import json
-
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.config.train import TrainConfig
     from mentalglm.evaluate.run import evaluate
@@ -95,14 +95,15 @@ def _memorise_stage(cfg: PipelineConfig, model_dir: Path, timings: dict[str, flo
     start = time.perf_counter()
     data_cfg = load_config(DataBuildConfig, cfg.memorise.data_build)
     build_dataset(data_cfg)
+    data_dir = data_cfg.out_dir
     result = run_training(load_config(TrainConfig, cfg.memorise.train, [
-        f"model.name_or_path={model_dir}", f"data.dir={data_cfg.out_dir}"]))
+        f"model.name_or_path={model_dir}", f"data.dir={data_dir}"]))
     eval_cfg = load_config(EvaluateConfig, cfg.evaluate, [f"model.name_or_path={model_dir}",
-                                                          f"data.dir={data_cfg.out_dir}"])
+                                                          f"data.dir={data_dir}"])
     out = Path(cfg.out_dir) / "memorised"
     evaluate(eval_cfg, result.final_dir, "train", out, model_name=MEMORISED)
     timings["memorise"] = time.perf_counter() - start
-    records = {r.id: r for r in load_split(data_cfg.out_dir, "train")}
+    records = {r.id: r for r in load_split(data_dir, "train")}
     shown: list[list[str]] = []
     for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines():
         p = json.loads(line)
@@ -122,19 +123,30 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         ConfigError, DataError, ModelLoadError: from the stage that failed.
     """
     timings: dict[str, float] = {}
-    start = time.perf_counter()
-    data_cfg = load_config(DataBuildConfig, cfg.data_build)
-    stats = build_dataset(data_cfg)
-    timings["data build"] = time.perf_counter() - start
+    if cfg.data_build is not None:
+        start = time.perf_counter()
+        data_cfg = load_config(DataBuildConfig, cfg.data_build)
+        data_dir = Path(data_cfg.out_dir)
+        stats = build_dataset(data_cfg)
+        timings["data build"] = time.perf_counter() - start
+    else:
+        data_dir = Path(cfg.data_dir)
+        try:
+            stats = json.loads((data_dir / "stats.json").read_text(encoding="utf-8"))
+        except OSError:
+            raise ConfigError(f"data_dir: {data_dir}/stats.json not found; build the data there first "
+                              "(bash deploy/prepare-data.sh on a cluster)") from None
 
-    start = time.perf_counter()
-    model_cfg = load_config(ModelInitConfig, cfg.model_init)
-    model_dir = create_model_folder(model_cfg)
-    timings["model init"] = time.perf_counter() - start
+    if cfg.model_init is not None:
+        start = time.perf_counter()
+        model_dir: Path | str = create_model_folder(load_config(ModelInitConfig, cfg.model_init))
+        timings["model init"] = time.perf_counter() - start
+    else:
+        model_dir = cfg.model
 
     start = time.perf_counter()
     tokenizer = load_tokenizer(ModelConfig(name_or_path=str(model_dir)))
-    train = load_split(data_cfg.out_dir, "train")
+    train = load_split(data_dir, "train")
     encoded = encode_records(train, tokenizer, cfg.tokenization.max_seq_len, cfg.tokenization.min_post_chars)
     lengths = [len(e) for e in encoded]
     grouped = padding_share(lengths, length_grouped_batches(lengths, cfg.batch_size, seed=0))
@@ -149,7 +161,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
 
         start = time.perf_counter()
         result = run_training(load_config(TrainConfig, cfg.train, [f"model.name_or_path={model_dir}",
-                                                                    f"data.dir={data_cfg.out_dir}"]))
+                                                                    f"data.dir={data_dir}"]))
         timings["train"] = time.perf_counter() - start
         m = result.metrics
         train_summary = {"final_adapter": str(result.final_dir), "steps": m.get("step"),
@@ -162,7 +174,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     sweep_summary: dict = {}
     sweep_section, served_id = "", None
     if cfg.tune is not None:
-        adapter, sweep_summary, sweep_section = _sweep_stage(cfg, model_dir, data_cfg.out_dir, timings)
+        adapter, sweep_summary, sweep_section = _sweep_stage(cfg, model_dir, data_dir, timings)
         served_id = sweep_summary["served_model_id"]
 
     memorised, memorised_rows = None, []
@@ -170,7 +182,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         memorised, memorised_rows = _memorise_stage(cfg, model_dir, timings)
     comparison = ""
     if cfg.evaluate is not None and adapter is not None:
-        comparison = _evaluate_stage(cfg, model_dir, data_cfg.out_dir, adapter, timings, memorised,
+        comparison = _evaluate_stage(cfg, model_dir, data_dir, adapter, timings, memorised,
                                      name=served_id and served_id.removeprefix("mentalglm-"))
 
     smoke: list[dict] = []
@@ -178,7 +190,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         from mentalglm.serve.smoke import serve_smoke
 
         start = time.perf_counter()
-        smoke = serve_smoke(cfg.serve, model_dir, data_cfg.out_dir, adapter, cfg.serve_port, model_id=served_id)
+        smoke = serve_smoke(cfg.serve, model_dir, data_dir, adapter, cfg.serve_port, model_id=served_id)
         timings["serve smoke"] = time.perf_counter() - start
 
     rows = []
@@ -193,7 +205,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         "padding_share_grouped": round(grouped, 4), "padding_share_random": round(ungrouped, 4),
         "loss_tokens": sum(sum(1 for lab in e.labels if lab != -100) for e in encoded),
     }
-    summary = {"data_dir": str(data_cfg.out_dir), "model_dir": str(model_dir), "records": stats["counts"],
+    summary = {"data_dir": str(data_dir), "model_dir": str(model_dir), "records": stats["counts"],
                "tokenization": tok_summary, "train": train_summary, "sweep": sweep_summary, "timings_s": {k: round(v, 2) for k, v in timings.items()},
                "tasks_in_train": dict(Counter(r.task for r in train)), "serve_smoke": smoke,
                "memorised": [{"task": t, "trained": want, "answer": got} for t, want, got in memorised_rows]}
@@ -205,7 +217,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     ) if memorised_rows else ""
     report = "\n\n".join([
         "# MentalGLM pipeline summary",
-        f"Data: `{data_cfg.out_dir}` · model: `{model_dir}`",
+        f"Data: `{data_dir}` · model: `{model_dir}`",
         "## Records\n" + _table(rows, ["split", "task", "records", "labels seen"]),
         "## Tokenisation (train)\n" + _table([[k, v] for k, v in tok_summary.items()], ["figure", "value"]),
         *(["## Training\n" + _table(train_rows, ["figure", "value"])] if train_rows else []),

@@ -62,7 +62,8 @@ def kuberay_node_types(manifest: dict, source: str = "manifest") -> NodeTypes:
 
 
 def config_bundles(cfg: Any) -> list[tuple[str, dict[str, float]]]:
-    """(label, bundle) for everything `cfg` (a train, tune or serve config) asks Ray for at its largest."""
+    """(label, bundle) for everything `cfg` (a train, tune, serve or evaluate config) asks Ray for at its largest."""
+    from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.config.serve import ServeConfig
     from mentalglm.config.train import TrainConfig
     from mentalglm.config.tune import TuneConfig
@@ -83,6 +84,10 @@ def config_bundles(cfg: Any) -> list[tuple[str, dict[str, float]]]:
         what = "trial" if isinstance(cfg, TuneConfig) else "run"
         return [(f"{what} {r + 1} worker {w + 1}/{sc.num_workers}", _nonzero(bundle))
                 for r in range(runs) for w in range(sc.num_workers)]
+    if isinstance(cfg, EvaluateConfig):
+        ev = cfg.evaluate
+        bundle = {"CPU": ev.cpus_per_worker, "GPU": 1 if ev.use_gpu else 0}
+        return [(f"evaluate actor {i + 1}/{ev.num_workers}", _nonzero(bundle)) for i in range(ev.num_workers)]
     raise TypeError(f"no bundles for {type(cfg).__name__}")
 
 

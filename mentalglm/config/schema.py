@@ -187,8 +187,11 @@ class PipelineConfig(Strict):
     """`mentalglm pipeline CONFIG`: the main job, its stages given by their own config files."""
 
     out_dir: Path = Field(description="where the summary report is written")
-    data_build: Path = Field(description="a data build config (configs/data/*.yaml)")
-    model_init: Path = Field(description="a model init config (configs/model/*.yaml)")
+    data_build: Path | None = Field(None, description="a data build config (configs/data/*.yaml) to run first")
+    data_dir: Path | None = Field(None, description="or data already built there (on a cluster: the shared mount "
+                                  "`bash deploy/prepare-data.sh` fills)")
+    model_init: Path | None = Field(None, description="a model init config (configs/model/*.yaml) to run first")
+    model: str | None = Field(None, description="or an existing model: a folder or a hub id (THUDM/glm-4-9b-chat-hf)")
     train: Path | None = Field(None, description="a train config (configs/train/*.yaml); None skips training")
     tune: Path | None = Field(None, description="a tune config (configs/tune/*.yaml): run the sweep and evaluate and "
                               "serve its best trial's adapter (instead of the train stage's)")
@@ -203,3 +206,11 @@ class PipelineConfig(Strict):
     serve_port: int | None = Field(None, ge=1, le=65535, description="port of the smoke test (default: a free one)")
     batch_size: int = Field(8, ge=1, description="batch size for the padding summary")
     tokenization: TokenizationConfig = TokenizationConfig()
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> "PipelineConfig":
+        if (self.data_build is None) == (self.data_dir is None):
+            raise ValueError("give exactly one of data_build and data_dir")
+        if (self.model_init is None) == (self.model is None):
+            raise ValueError("give exactly one of model_init and model")
+        return self

@@ -80,4 +80,9 @@ def test_every_shipped_config_has_a_usage_comment_and_validates(path):
     assert str(path.relative_to(REPO)) in first
     verb = first.removeprefix("# mentalglm ").split(" configs/")[0]
     assert verb in VERBS, f"usage comment names an unknown verb: {verb}"
-    load_config(VERBS[verb].schema, path)  # the schema of the verb its usage line names
+    if f"--judge {path.relative_to(REPO)}" in first:  # the judge's config, named by its option
+        from mentalglm.config.judge import JudgeConfig
+
+        load_config(JudgeConfig, path)
+    else:
+        load_config(VERBS[verb].schema, path)  # the schema of the verb its usage line names

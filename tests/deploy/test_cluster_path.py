@@ -125,11 +125,13 @@ def test_cluster_yaml_and_the_kuberay_groups_describe_the_same_node_types():
 
 def _shipped_configs():
     from mentalglm.config import load_config
+    from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.config.serve import ServeConfig
     from mentalglm.config.train import TrainConfig
     from mentalglm.config.tune import TuneConfig
 
-    for folder, schema in (("train", TrainConfig), ("tune", TuneConfig), ("serve", ServeConfig)):
+    for folder, schema in (("train", TrainConfig), ("tune", TuneConfig), ("serve", ServeConfig),
+                           ("evaluate", EvaluateConfig)):
         for path in sorted((REPO / "configs" / folder).glob("*.yaml")):
             yield f"{folder}/{path.name}", load_config(schema, path)
 
@@ -247,3 +249,28 @@ def test_the_data_preparation_job_builds_onto_a_shared_root(tmp_path):
 
     train = load_config(TrainConfig, REPO / "configs/train/glm4-9b-lora.yaml")
     assert Path(train.data.dir) == Path("/mnt/shared/mentalglm/data/cimhi")  # where the job reads what it built
+
+
+def test_the_cluster_pipeline_passes_the_cluster_preflight():
+    """configs/pipeline/cluster.yaml: its data is where deploy/prepare-data.sh builds it, and every stage's config
+    (the sweep's trials, the evaluation actors, the serving replicas) is placeable on both cluster descriptions and
+    passes the runtime capacity check against cluster.yaml."""
+    from mentalglm.capacity import runs_at_once
+    from mentalglm.config import PipelineConfig, load_config
+    from mentalglm.config.evaluate import EvaluateConfig
+    from mentalglm.config.serve import ServeConfig
+    from mentalglm.config.tune import TuneConfig
+    from mentalglm.schedulability import config_bundles, unplaceable
+
+    pipeline = load_config(PipelineConfig, REPO / "configs/pipeline/cluster.yaml")
+    assert Path(pipeline.data_dir) == Path("/mnt/shared/mentalglm/data/cimhi")  # prepare-data.sh's cimhi
+    assert "data/cimhi" in (REPO / "deploy/prepare-data.sh").read_text()
+    stage = [f"model.name_or_path={pipeline.model}", f"data.dir={pipeline.data_dir}"]  # as the pipeline sets them
+    tune = load_config(TuneConfig, REPO / pipeline.tune, stage)
+    evaluate = load_config(EvaluateConfig, REPO / pipeline.evaluate, stage)
+    serve = load_config(ServeConfig, REPO / pipeline.serve, stage)
+    for desc in _descriptions().values():
+        for cfg in (tune, evaluate, serve):
+            assert unplaceable(desc, config_bundles(cfg)) == [], (desc.source, type(cfg).__name__)
+    assert tune.ray.cluster is not None and runs_at_once(tune.ray, tune.scaling) >= 1
+    assert {Path(c.data.dir) for c in (tune, evaluate, serve)} == {Path(pipeline.data_dir)}
