@@ -76,10 +76,12 @@ def _sweep_stage(cfg: PipelineConfig, model_dir: Path | str, data_dir: Path,
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     table = _table([[cell(t[c]) for c in trials[0]] for t in trials], list(trials[0])) if trials else "no trials"
+    stopped = [t["trial"] for t in trials if t["status"] == "STOPPED_EARLY"]
+    asha = f"ASHA stopped {', '.join(stopped)} early" if stopped else "ASHA stopped no trial early"
     why = (f"Winner: **{winner}**, the {'lowest' if mode == 'min' else 'highest'} {metric} at its last report "
-           f"({cell(result.best_metrics.get(metric))}) among the trials that reported it; ASHA stopped the others "
-           f"marked STOPPED_EARLY after their first reports. Its adapter (`{result.best_dir}`) is what is evaluated "
-           f"and served, as `{served}`.") if winner else "No trial reported the metric: nothing to evaluate or serve."
+           f"({cell(result.best_metrics.get(metric))}) among the trials that reported it; {asha}. Its adapter "
+           f"(`{result.best_dir}`) is what is evaluated and served, as `{served}`.") if winner \
+        else "No trial reported the metric: nothing to evaluate or serve."
     return result.best_dir, summary, table + "\n\n" + why
 
 
