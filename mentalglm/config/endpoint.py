@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 
+from mentalglm.config.loading import ConfigError
 from mentalglm.config.schema import Strict
 
 
@@ -29,3 +32,16 @@ class EndpointSection(Strict):
     backoff_s: float = Field(1.0, gt=0, description="first backoff; doubled per retry, capped at 30 s")
     concurrency: int = Field(4, ge=1, description="requests in flight at once, over all workers")
     qps: float | None = Field(None, gt=0, description="requests per second, over all workers; null: no limit")
+
+    def api_key(self, key: str) -> str | None:
+        """The key from the environment variable `api_key_env` names (None when it names none).
+
+        Raises:
+            ConfigError: naming `{key}.api_key_env` when that variable is unset or empty.
+        """
+        if not self.api_key_env:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise ConfigError(f"{key}.api_key_env: the environment variable {self.api_key_env} is not set")
+        return value

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from mentalglm.chat_client import ChatClient, Reply, chat_settings
-from mentalglm.config import ConfigError
 from mentalglm.config.judge import JudgeConfig
 from mentalglm.chat_cache import AnswerCache
 from mentalglm.rating.rubric import CRITERIA, rubric_text
@@ -50,17 +48,15 @@ class Judge:
     """Scores explanations with the judge of `cfg`."""
 
     def __init__(self, cfg: JudgeConfig):
-        key_env = cfg.judge.api_key_env
-        api_key = os.environ.get(key_env) if key_env else None
-        if key_env and not api_key:
-            raise ConfigError(f"judge.api_key_env: the environment variable {key_env} is not set")
         self.cfg = cfg
-        self.client = ChatClient(chat_settings(cfg.judge, top_logprobs=cfg.top_logprobs), api_key, cfg.judge.qps)
+        self.client = ChatClient(chat_settings(cfg.judge, top_logprobs=cfg.top_logprobs), cfg.judge.api_key("judge"),
+                                 cfg.judge.qps)
         self.cache = AnswerCache(cfg.cache_dir, PROMPT_SHA256, cfg.judge.model)
 
     def _one(self, item: tuple[str, str, str, str, str, str]) -> tuple[float | None, str | None, int]:
         record_id, task, post, label, explanation, criterion = item
-        cached = self.cache.get(f"{record_id}\0{criterion}\0{hashlib.sha256(explanation.encode()).hexdigest()}", 0)
+        key = f"{record_id}\0{criterion}\0{hashlib.sha256(explanation.encode()).hexdigest()}"
+        cached = self.cache.get(key, 0)
         requests = 0
         if cached is None:
             messages = [{"role": "system", "content": SYSTEM},
@@ -72,8 +68,7 @@ class Judge:
             if reply.text is None:
                 return None, reply.failure, requests
             cached = {"text": reply.text, "top_logprobs": reply.top_logprobs}
-            self.cache.put(f"{record_id}\0{criterion}\0{hashlib.sha256(explanation.encode()).hexdigest()}", 0,
-                           cached)
+            self.cache.put(key, 0, cached)
         score = score_reply(Reply(cached["text"], None, 0, 200, cached["top_logprobs"]))
         return score, None if score is not None else "unparseable", requests
 

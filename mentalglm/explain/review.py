@@ -15,6 +15,7 @@ from typing import Any
 
 from mentalglm.data.io import write_text_atomic
 from mentalglm.data.records import Record
+from mentalglm.stratify import round_robin
 
 COLUMNS = ("id", "split", "task", "labels", "status", "reason", "explanation", "answer", "post")
 
@@ -34,13 +35,7 @@ def write_review(path, records: list[Record], outcomes: dict[str, dict[str, Any]
             strata.setdefault(("rejected", reasons[-1]), []).append(
                 {**base, "status": "rejected", "reason": reasons[-1], "explanation": "",
                  "answer": outcome["rejected_answer"]})
-    rng = random.Random(seed)
-    pools = [rng.sample(rows, len(rows)) for _, rows in sorted(strata.items())]
-    chosen: list[dict[str, str]] = []
-    while len(chosen) < size and any(pools):
-        for pool in pools:
-            if pool and len(chosen) < size:
-                chosen.append(pool.pop())
+    chosen = round_robin(strata, size, random.Random(seed))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
     writer.writeheader()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import pickle
 import time
 from dataclasses import replace
@@ -69,10 +68,7 @@ def _ask_teacher(cfg: ExplainConfig, todo: list[Record], models: dict[str, bytes
     from mentalglm.explain.worker import ExplainWorker
     from mentalglm.ray_cluster import ensure_ray
 
-    key_env = cfg.teacher.api_key_env
-    api_key = os.environ.get(key_env) if key_env else None
-    if key_env and not api_key:
-        raise ConfigError(f"teacher.api_key_env: the environment variable {key_env} is not set")
+    api_key = cfg.teacher.api_key("teacher")
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
     threads = math.ceil(cfg.teacher.concurrency / cfg.workers)
     qps = cfg.teacher.qps / cfg.workers if cfg.teacher.qps else None

@@ -22,6 +22,7 @@ from mentalglm.data.io import DataError, iter_jsonl, read_text, write_dir_atomic
 from mentalglm.evaluate.explanations import corpus_bleu4, rouge_l, tokenize_zh
 from mentalglm.evidence import grounded_spans
 from mentalglm.rating.rubric import CRITERIA, labelstudio_config
+from mentalglm.stratify import round_robin
 
 ITEM_COLUMNS = ("item_id", "system", "task", "label", "post", "explanation")
 
@@ -56,14 +57,7 @@ def _stratified(rows: list[dict], size: int | None, rng: random.Random) -> list[
     strata: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         strata.setdefault((row["task"], row["label"]), []).append(row)
-    pools = [rng.sample(items, len(items)) for _, items in sorted(strata.items())]
-    chosen: list[dict] = []
-    limit = len(rows) if size is None else size
-    while len(chosen) < limit and any(pools):
-        for pool in pools:
-            if pool and len(chosen) < limit:
-                chosen.append(pool.pop())
-    return chosen
+    return round_robin(strata, len(rows) if size is None else size, rng)
 
 
 def item_metrics(item: dict[str, Any]) -> dict[str, float | None]:
