@@ -51,7 +51,7 @@ def measure(url: str, instructions: list[str], concurrency: int, requests: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="small", choices=["tiny", "small"])
+    parser.add_argument("--preset", default="small", choices=["tiny", "small", "glm4-0414"])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--batch", type=int, default=16, help="max_batch_size when batching is on")

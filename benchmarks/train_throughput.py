@@ -108,7 +108,7 @@ def padding(cfg, batch_size: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="small", choices=["tiny", "small"])
+    parser.add_argument("--preset", default="small", choices=["tiny", "small", "glm4-0414"])
     parser.add_argument("--steps", type=int, default=70)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)

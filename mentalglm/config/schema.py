@@ -105,10 +105,12 @@ class TokenizerTrainConfig(Strict):
 
 
 class ModelInitConfig(Strict):
-    """`mentalglm model init CONFIG`: write a random-weight GLM-4-architecture model + tokenizer folder."""
+    """`mentalglm model init CONFIG`: write a random-weight GLM-4-9B-architecture model + tokenizer folder."""
 
     out_dir: Path
-    preset: Literal["tiny", "small"] = "tiny"
+    preset: Literal["tiny", "small", "glm4-0414"] = Field(
+        "tiny", description="tiny (~4M) and small (~80M): GlmForCausalLM with GLM-4-9B-chat-hf's structure; "
+        "glm4-0414: the later Glm4ForCausalLM family at the tiny size")
     seed: int = 0
     tokenizer: TokenizerTrainConfig
 

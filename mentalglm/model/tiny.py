@@ -1,4 +1,4 @@
-"""Random-weight GLM-4-architecture models with a byte-level BPE tokenizer trained offline.
+"""Random-weight GLM-4-9B-architecture models with a byte-level BPE tokenizer trained offline.
 
 `create_model_folder` writes one ordinary Hugging Face folder (config, weights, tokenizer, chat template) that
 every later stage loads by path, exactly as it would load GLM-4-9B-chat-hf.
@@ -17,13 +17,40 @@ from mentalglm.model.chat_format import EOS_TOKEN, GLM4_CHAT_TEMPLATE, GLM4_SPEC
 
 log = logging.getLogger(__name__)
 
-# Shapes of the Glm4Config for each preset (vocab_size comes from the tokenizer).
-PRESETS: dict[str, dict[str, int]] = {
-    "tiny": dict(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
-                 num_key_value_heads=2, head_dim=64, max_position_embeddings=2048),
-    "small": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=8, num_attention_heads=12,
-                  num_key_value_heads=4, head_dim=64, max_position_embeddings=4096),
+# GLM-4-9B-chat-hf's structural choices (configs/model/glm-4-9b-chat-hf/config.json): bias on q/k/v only, rotary
+# embedding on half of each head, 16 query heads per key/value head, RMSNorm with its epsilon, SiLU-gated MLP with
+# intermediate = 3.34375 x hidden, untied embeddings. The presets keep these and shrink the sizes.
+GLM4_9B_STRUCTURE: dict[str, object] = dict(attention_bias=True, partial_rotary_factor=0.5, rms_norm_eps=1.5625e-07,
+                                            hidden_act="silu", tie_word_embeddings=False)
+
+# preset -> (architecture, sizes). `glm4-0414` is the later GLM-4-0414 family (Glm4ForCausalLM: sandwich norms, no
+# q/k/v bias choice of its own), kept for models of that family. vocab_size comes from the tokenizer.
+PRESETS: dict[str, tuple[str, dict[str, int]]] = {
+    "tiny": ("glm", dict(hidden_size=256, intermediate_size=856, num_hidden_layers=4, num_attention_heads=16,
+                         num_key_value_heads=1, head_dim=16, max_position_embeddings=2048)),
+    "small": ("glm", dict(hidden_size=768, intermediate_size=2568, num_hidden_layers=8, num_attention_heads=16,
+                          num_key_value_heads=1, head_dim=48, max_position_embeddings=4096)),
+    "glm4-0414": ("glm4", dict(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
+                               num_key_value_heads=2, head_dim=64, max_position_embeddings=2048)),
 }
+
+
+def preset_config(preset: str, vocab_size: int, **extra):
+    """The transformers config of `preset` (a `GlmConfig`, or a `Glm4Config` for `glm4-0414`).
+
+    Raises:
+        KeyError: an unknown preset.
+    """
+    from transformers import Glm4Config, GlmConfig
+
+    family, sizes = PRESETS[preset]
+    if family == "glm":
+        structure = dict(GLM4_9B_STRUCTURE)
+        rotary = structure.pop("partial_rotary_factor")
+        return GlmConfig(vocab_size=vocab_size, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                                                 "partial_rotary_factor": rotary},
+                         **structure, **sizes, **extra)
+    return Glm4Config(vocab_size=vocab_size, **sizes, **extra)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int):
@@ -54,15 +81,15 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int):
 
 
 def build_model(preset: str, tokenizer, seed: int = 0):
-    """A `Glm4ForCausalLM` of the preset's shape with random weights, its vocab fitted to `tokenizer`."""
+    """A model of the preset's shape (`GlmForCausalLM`, or `Glm4ForCausalLM` for `glm4-0414`) with random
+    weights, its vocab fitted to `tokenizer`."""
     import torch
-    from transformers import Glm4Config, Glm4ForCausalLM, GenerationConfig
+    from transformers import AutoModelForCausalLM, GenerationConfig
 
     stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in STOP_TOKENS]
-    config = Glm4Config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids,
-                        **PRESETS[preset])
+    config = preset_config(preset, len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids)
     torch.manual_seed(seed)
-    model = Glm4ForCausalLM(config)
+    model = AutoModelForCausalLM.from_config(config)
     model.generation_config = GenerationConfig(eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id,
                                                do_sample=False)
     return model

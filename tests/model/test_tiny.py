@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from mentalglm.model.chat_format import GLM4_SPECIAL_TOKENS, render_prompt, stop_token_ids
-from mentalglm.model.tiny import PRESETS
+from paths import REPO
 
 
 def test_folder_loads_offline_with_auto_classes(tiny_model_dir):
@@ -25,14 +25,14 @@ def test_folder_loads_offline_with_auto_classes(tiny_model_dir):
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "Glm4ForCausalLM True"
+    assert result.stdout.strip().splitlines()[-1] == "GlmForCausalLM True"
 
 
-def test_model_is_glm4_with_a_few_million_parameters(tiny_model_dir):
+def test_model_is_glm_with_a_few_million_parameters(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     config = json.loads((tiny_model_dir / "config.json").read_text())
-    assert config["model_type"] == "glm4" and config["architectures"] == ["Glm4ForCausalLM"]
+    assert config["model_type"] == "glm" and config["architectures"] == ["GlmForCausalLM"]
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     n = sum(p.numel() for p in model.parameters())
     assert 1_000_000 <= n <= 10_000_000
@@ -67,11 +67,44 @@ def test_chinese_text_round_trips_exactly(tiny_model_dir, text):
     assert tok.decode(ids) == text
 
 
-def test_small_preset_is_between_50_and_100m_parameters():
+def _preset_model(preset: str, vocab_size: int):
     import torch
-    from transformers import Glm4Config, Glm4ForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    from mentalglm.model.tiny import preset_config
 
     with torch.device("meta"):
-        model = Glm4ForCausalLM(Glm4Config(vocab_size=16000, pad_token_id=0, **PRESETS["small"]))
+        return AutoModelForCausalLM.from_config(preset_config(preset, vocab_size, pad_token_id=0))
+
+
+def test_small_preset_is_between_50_and_100m_parameters():
+    model = _preset_model("small", 16000)
     n = sum(p.numel() for p in model.parameters())
     assert 50e6 <= n <= 100e6, n
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small"])
+def test_presets_have_the_structure_of_glm4_9b_chat_hf(preset):
+    # The shipped reference config.json is the source of truth: what is structural there must hold in the preset.
+    from transformers import AutoConfig
+
+    ref = AutoConfig.from_pretrained(REPO / "configs/model/glm-4-9b-chat-hf")
+    model = _preset_model(preset, 1000)
+    cfg = model.config
+    assert type(model).__name__ == "GlmForCausalLM" == ref.architectures[0]
+    for key in ("attention_bias", "rms_norm_eps", "hidden_act", "tie_word_embeddings"):
+        assert getattr(cfg, key) == getattr(ref, key), key
+    assert cfg.rope_parameters["partial_rotary_factor"] == ref.rope_parameters["partial_rotary_factor"] == 0.5
+    assert cfg.num_attention_heads // cfg.num_key_value_heads == ref.num_attention_heads // ref.num_key_value_heads
+    assert cfg.num_attention_heads * cfg.head_dim == cfg.hidden_size
+    assert cfg.intermediate_size / cfg.hidden_size == ref.intermediate_size / ref.hidden_size == 3.34375
+    attn = model.model.layers[0].self_attn
+    assert [attn.q_proj.bias is not None, attn.k_proj.bias is not None, attn.v_proj.bias is not None,
+            attn.o_proj.bias is not None] == [True, True, True, False]
+    assert not hasattr(model.model.layers[0], "post_self_attn_layernorm")  # no GLM-4-0414 sandwich norms
+
+
+def test_glm4_0414_preset_is_the_later_family():
+    model = _preset_model("glm4-0414", 1000)
+    assert type(model).__name__ == "Glm4ForCausalLM"
+    assert hasattr(model.model.layers[0], "post_self_attn_layernorm")

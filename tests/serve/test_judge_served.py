@@ -1,6 +1,7 @@
 """The project's own service (tiny model, token required) as the LLM judge, over real HTTP: it refuses log
-probabilities, so the judge asks without them; every explanation and criterion ends scored or counted as an
-unparseable score, no request fails."""
+probabilities, so the judge asks without them; every explanation and criterion ends scored, or counted as an
+unparseable score or an empty reply (`malformed`: a random-weight model may stop at once); no request fails over
+HTTP."""
 
 from conftest import TOKEN
 
@@ -20,6 +21,6 @@ def test_the_served_tiny_model_as_judge(served, tmp_path, monkeypatch):
             ("b", "cognitive_distortion", "大家肯定都讨厌我。", "读心术", "发帖人认定「大家肯定都讨厌我」。")]
     scores, counts = Judge(cfg).score(rows)
     assert counts["requests"] == len(rows) * len(CRITERIA)
-    assert set(counts["failures"]) <= {"unparseable"}
-    assert counts["scored"] + counts["failures"].get("unparseable", 0) == len(rows) * len(CRITERIA)
+    assert set(counts["failures"]) <= {"unparseable", "malformed"}
+    assert counts["scored"] + sum(counts["failures"].values()) == len(rows) * len(CRITERIA)
     assert all(s[c] is None or 0.0 <= s[c] <= 3.0 for s in scores for c in CRITERIA)
