@@ -22,7 +22,7 @@ from mentalglm.config.judge import JudgeConfig
 from mentalglm.config.rating import RateExportConfig, RateImportConfig
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
-from mentalglm.config.tune import TuneConfig
+from mentalglm.config.tune import TrainOrTuneConfig, TuneConfig
 
 
 def _data_fetch(cfg: DataFetchConfig, args: argparse.Namespace) -> None:
@@ -86,6 +86,15 @@ def _train(cfg: TrainConfig, args: argparse.Namespace) -> None:
     print(f"run folder: {result.run_dir}")
     if result.final_dir:
         print(f"final adapter: {result.final_dir}")
+
+
+def _plan(cfg: TrainConfig, args: argparse.Namespace) -> None:
+    from mentalglm.plan import format_plan, plan_config
+
+    plans, header = plan_config(cfg)
+    if header:
+        print(header)
+    print("\n\n".join(format_plan(plan, plans[i - 1] if i else None) for i, plan in enumerate(plans)))
 
 
 def _tune(cfg: TuneConfig, args: argparse.Namespace) -> None:
@@ -182,6 +191,8 @@ VERBS: dict[str, Verb] = {
                                "help": "also write review.csv: a stratified sample of N kept and rejected answers"}),)),
     "model init": Verb(ModelInitConfig, _model_init, "create a random-weight GLM-4 model + tokenizer folder"),
     "train": Verb(TrainConfig, _train, "LoRA fine-tuning with Ray Train + DeepSpeed"),
+    "plan": Verb(TrainOrTuneConfig, _plan, "memory per GPU, FLOPs, steps and wall time of a train or tune config "
+                 "(no GPU needed)"),
     "tune": Verb(TuneConfig, _tune, "Ray Tune sweep of LoRA settings (ASHA); best adapter to …/best/"),
     "evaluate": Verb(EvaluateConfig, _evaluate, "generate, parse and score a split (or --compare metrics files)", (
         Option(("--checkpoint",), {"default": None, "help": "PEFT adapter folder (e.g. runs/NAME/final)"}),

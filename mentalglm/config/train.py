@@ -38,6 +38,13 @@ class LoraSection(Strict):
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"], min_length=1)
 
 
+def checkpointing_kind(value: bool | str) -> str | None:
+    """`train.gradient_checkpointing` as None (off), "non_reentrant" or "reentrant"."""
+    if value is False:
+        return None
+    return "non_reentrant" if value is True else value
+
+
 class GenerateEvalSection(Strict):
     """Generate answers for a fixed val subset at each report and report val F1 per task (slower reports).
 
@@ -64,7 +71,10 @@ class TrainSection(Strict):
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     max_grad_norm: float = Field(1.0, ge=0)
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on a bf16 GPU, else fp32")
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool | Literal["non_reentrant", "reentrant"] = Field(
+        False, description="recompute each decoder layer's activations in backward instead of keeping them: "
+        "true or non_reentrant (PyTorch's recommended implementation), or reentrant; both are tested with ZeRO-3 "
+        "and LoRA")
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between checkpoints (and reports)")
     checkpoint_at_epoch_end: bool = Field(True, description="also checkpoint (and report) at each epoch's end; "
                                           "off for runs of many tiny epochs")
@@ -109,6 +119,20 @@ class CheckpointSection(Strict):
     mode: Literal["min", "max"] = "min"
 
 
+class PlanSection(Strict):
+    """`mentalglm plan` and the memory check `train` and `tune` run before any worker starts."""
+
+    check: bool = Field(True, description="refuse a GPU run whose planned memory exceeds its GPU (with the "
+                        "numbers and the settings that would make it fit)")
+    gpu: str | None = Field(None, description="the GPU type to plan for (A100-80G, H100, ...); default: the GPU "
+                            "node type of ray.cluster, else scaling.accelerator_type")
+    reserve_gib: float = Field(2.0, ge=0, description="GPU memory the plan leaves for the CUDA context, NCCL "
+                               "and allocator fragmentation")
+    mfu: float = Field(0.35, gt=0, le=1, description="model FLOPs utilisation the wall-time estimate assumes")
+    chars_per_token: float = Field(1.4, gt=0, description="tokens estimated from characters when the model's "
+                                   "tokenizer is not available locally")
+
+
 class StageSection(Strict):
     """One stage of a multi-stage run: dotted-key overrides of the base config (`data.dir: data/imhi`)."""
 
@@ -127,6 +151,7 @@ class TrainConfig(RunConfig):
     checkpoint: CheckpointSection = CheckpointSection()
     failure: dict[Literal["max_failures"], int] = Field(default_factory=lambda: {"max_failures": 0})
     ray: RaySection = RaySection()
+    plan: PlanSection = PlanSection()
     stages: list[StageSection] = Field(default_factory=list, description="run these in order; empty: one run")
 
     @model_validator(mode="after")

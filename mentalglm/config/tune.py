@@ -65,3 +65,12 @@ class TuneConfig(TrainConfig):
         if mode == "auto":
             mode = "max" if "f1" in metric or "accuracy" in metric else "min"
         return metric, mode
+
+
+class TrainOrTuneConfig:
+    """The schema of `mentalglm plan`: a tune config when the YAML has a `tune:` section, else a train config."""
+
+    @classmethod
+    def model_validate(cls, data: Any, context: Any = None) -> TrainConfig:
+        schema = TuneConfig if isinstance(data, dict) and "tune" in data else TrainConfig
+        return schema.model_validate(data, context=context)

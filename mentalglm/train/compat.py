@@ -62,3 +62,14 @@ def load_partitioned_under_zero3(ds_config: dict[str, Any]) -> bool:
 
     _ZERO3_LOAD_CONFIG = HfDeepSpeedConfig(ds_config)
     return True
+
+
+def enable_activation_checkpointing(model: Any, reentrant: bool) -> None:
+    """Turn on activation checkpointing of every decoder layer, reentrant or not: transformers 5's
+    `activation_checkpointing_enable`, or `gradient_checkpointing_enable` where that is all there is (it is
+    deprecated in 5.x and goes in 6)."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": reentrant})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})

@@ -10,11 +10,11 @@ import os
 import sys
 from typing import Any
 
-from mentalglm.config.train import TrainConfig
+from mentalglm.config.train import TrainConfig, checkpointing_kind
 from mentalglm.data.batching import collate, length_grouped_batches, shard_batches
 from mentalglm.data.tokenization import IGNORE_INDEX, EncodedExample
 from mentalglm.publish import resolve_adapter
-from mentalglm.train.compat import load_partitioned_under_zero3
+from mentalglm.train.compat import enable_activation_checkpointing, load_partitioned_under_zero3
 from mentalglm.train.deepspeed_config import zero_stage
 
 log = logging.getLogger(__name__)
@@ -118,8 +118,11 @@ def _setup_model(cfg: TrainConfig, bf16: bool, ds_config: dict[str, Any]):
     if zero_stage(ds_config) == 3:
         load_partitioned_under_zero3(ds_config)
     model = load_model(cfg.model, dtype=torch.bfloat16 if bf16 else torch.float32)
-    if cfg.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kind = checkpointing_kind(cfg.train.gradient_checkpointing)
+    if kind:
+        enable_activation_checkpointing(model, reentrant=kind == "reentrant")
+        # Reentrant checkpointing only backpropagates into a layer whose input requires grad; the embedding is
+        # frozen under LoRA, so its output is marked (harmless for the non-reentrant kind).
         model.enable_input_require_grads()
     torch.manual_seed(cfg.run.seed)  # identical fresh LoRA weights on every rank
     init = resolve_adapter(cfg.train.init_adapter) if cfg.train.init_adapter else None

@@ -58,10 +58,15 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
 
     Raises:
         ConfigError: naming the key: missing data files, an unloadable model, unknown LoRA target modules,
-            an init adapter whose shape differs from `lora`, a bad DeepSpeed config.
+            an init adapter whose shape differs from `lora`, a bad DeepSpeed config, a GPU run whose planned
+            memory exceeds its GPU (`mentalglm.plan`).
     """
     ds = read_deepspeed_config(cfg)
     runs_at_once(cfg.ray, cfg.scaling)
+    if cfg.scaling.use_gpu and cfg.plan.check:
+        from mentalglm.plan import preflight_plan
+
+        preflight_plan(cfg, ds)  # memory per GPU against the worker type's, on the meta device: seconds
     from mentalglm.data.io import DataError
     from mentalglm.data.split_records import split_records
 
@@ -240,7 +245,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     """
     if not cfg.stages:
         return run_training(cfg)
-    stage_cfgs = [_stage_config(cfg, 0, None)]  # validate stage 1 before the run starts
+    stage_cfgs = [_stage_config(cfg, i, None) for i in range(len(cfg.stages))]  # all validated before stage 1
+    if cfg.scaling.use_gpu and cfg.plan.check:
+        from mentalglm.plan import preflight_plan
+
+        for stage_cfg in stage_cfgs[1:]:  # stage 1 is checked by its own preflight
+            preflight_plan(stage_cfg, read_deepspeed_config(stage_cfg))
     result: TrainResult | None = None
     for index in range(len(cfg.stages)):
         stage_cfg = stage_cfgs[0] if index == 0 else _stage_config(cfg, index, result.final_location)

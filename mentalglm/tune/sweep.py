@@ -74,7 +74,8 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     """Run (or resume) the sweep of `cfg` and export the best trial's adapter to `…/best/`.
 
     Raises:
-        ConfigError: a bad search-space key or value, a trial that cannot fit the cluster, or any check of
+        ConfigError: a bad search-space key or value, a trial that cannot fit the cluster or whose planned
+            memory exceeds its GPU (the heaviest trial is planned), or any check of
             `mentalglm train` (data, model, target modules, DeepSpeed config) — all before a trial starts.
     """
     from ray import tune
@@ -86,6 +87,13 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     check_search_space(cfg)
     base_cfg = resolve_paths(TrainConfig.model_validate(cfg.model_dump(exclude={"tune"})))
     preflight(base_cfg)
+    if base_cfg.scaling.use_gpu and base_cfg.plan.check:
+        from mentalglm.plan import preflight_plan
+        from mentalglm.plan.table import heaviest_trial
+        from mentalglm.train.deepspeed_config import read_deepspeed_config
+
+        trial, _ = heaviest_trial(cfg)  # the sampled trial with the most memory per GPU must fit too
+        preflight_plan(trial, read_deepspeed_config(trial))
     ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
     # as many trials at once as the cluster holds (with ray.cluster: the most its autoscaler may run)
     fits = runs_at_once(base_cfg.ray, base_cfg.scaling)
