@@ -99,6 +99,7 @@ VERB_RUNS = {
     "data build": ["configs/data/sample.yaml"],
     "model init": ["configs/model/tiny.yaml"],
     "train": ["configs/train/local-tiny.yaml"],
+    "plan": ["configs/train/glm4-9b-lora.yaml"],
     "tune": ["configs/tune/local-tiny.yaml"],
     "evaluate": ["configs/evaluate/local-tiny.yaml", "--checkpoint", "runs/x/final", "--split", "val", "--out", "o"],
     "baseline": ["configs/evaluate/local-tiny.yaml", "--split", "val", "--out", "o"],
