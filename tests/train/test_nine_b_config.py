@@ -76,7 +76,7 @@ def test_the_9b_config_trains_both_stages_on_cpu(ray_cluster, tiny_model_dir, sa
     weights = load_file(result.final_dir / "adapter_model.safetensors")
     lora_b = [v for k, v in weights.items() if "lora_B" in k]
     assert len(lora_b) == 4 * 6 and all(v.float().abs().max().item() > 0 for v in lora_b)  # gathered, trained
-    probe = torch.load(Path(m["checkpoint"]) / "probe.pt")
+    probe = torch.load(Path(result.checkpoint) / "probe.pt")
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.bfloat16)
     model = PeftModel.from_pretrained(base, result.final_dir).eval()
     with torch.no_grad():
