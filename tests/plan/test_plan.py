@@ -134,3 +134,19 @@ def test_gradient_checkpointing_values(value, kind):
 def test_an_unknown_checkpointing_kind_names_the_key():
     with pytest.raises(ConfigError, match="train.gradient_checkpointing"):
         _nine_b("train.gradient_checkpointing=selective")
+
+
+def test_tune_refuses_a_sweep_whose_heaviest_trial_does_not_fit(in_repo, sample_data_dir):
+    # The base config fits (micro batch 1); the sampled micro batch 8 without checkpointing would not. The model
+    # is the shipped reference config folder itself: preflight reads its shape, no weights are loaded.
+    import ray
+
+    from mentalglm.tune import run_sweep
+
+    cfg = load_config(TuneConfig, REPO / "configs/tune/glm4-9b-lora.yaml", [
+        "model.name_or_path=configs/model/glm-4-9b-chat-hf", f"data.dir={sample_data_dir}",
+        "train.gradient_checkpointing=false", "train.micro_batch_size=1",
+        "tune.search_space={train.micro_batch_size: {choice: [1, 8]}}"])
+    with pytest.raises(ConfigError, match=r"plan \(glm4-9b-sweep\): .* micro_batch_size 8 x max_seq_len 1024"):
+        run_sweep(cfg)
+    assert not ray.is_initialized()
