@@ -1,28 +1,37 @@
 """Training throughput: a plain single-process PEFT loop vs Ray Train + DeepSpeed (1 worker), same everything.
 
-    python benchmarks/train_throughput.py [--preset small] [--steps 30] [--threads 2] [--batch-size 4]
+    python benchmarks/train_throughput.py [--preset small] [--rounds 6] [--steps 8] [--threads 2] [--batch-size 4]
 
-Both sides train the same model (random-weight GLM-4 preset, tokenizer trained on the data), on the same
-length-grouped batches, with AdamW, fp32, the same torch thread count. Tokens/s counts real (non-padding) tokens
-over the timed steps (the first `--warmup` steps are left out on both sides). Also prints the share of padding
-tokens with and without length grouping. Uses the fetched sources (data/raw, `mentalglm data fetch`) when present,
-else the project's sample.
+Both sides train the same model (random-weight GLM-4-9B-architecture preset, tokenizer trained on the data) on the
+same length-grouped batches, with AdamW, fp32, the same torch thread count, and run side by side in one process:
+the plain loop in this process, `mentalglm train`'s recipe (`LoraRecipe`: model, data, DeepSpeed engine) in one Ray
+Train worker of the local cluster the project starts (`mentalglm.ray_cluster`). After warm-up steps on both, they
+take turns in short rounds of `--steps` optimizer steps (benchmarks/ab_rounds.py: A B B A ...; the idle side waits
+on a file). Per round: tokens/s over wall time, and the CPU time of the side's processes: this process alone for
+the plain loop; this process and every Ray process under it (GCS, raylet, agents, the Train controller and worker)
+for Ray Train. The target (Ray Train >= 0.95 x the plain loop) uses the CPU-time ratio; the wall-clock ratio is
+printed beside it. `--ray-defaults` starts Ray as `ray.init` would by default (dashboard on, workers at nice 15),
+to see what the project's settings save. Uses the fetched sources (data/raw, `mentalglm data fetch`) when present,
+else the project's sample; also prints the share of padding tokens with and without length grouping.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from ab_rounds import ProcessTree, compare, interleave, side_table  # noqa: E402
 
 
 def prepare(work: Path, preset: str) -> tuple[str, Path, Path]:
@@ -43,52 +52,124 @@ def prepare(work: Path, preset: str) -> tuple[str, Path, Path]:
     return name, work / "data", create_model_folder(model_cfg)
 
 
-def plain_loop(cfg, steps: int, warmup: int, threads: int) -> float:
-    """Tokens/s of a single-process PEFT + torch AdamW loop over the trainer's own batches."""
+class PlainLoop:
+    """A single-process PEFT + torch AdamW loop over the trainer's own batches, stepped round by round."""
+
+    def __init__(self, cfg, threads: int):
+        import torch
+
+        from mentalglm.data.records import load_split
+        from mentalglm.data.tokenization import encode_records
+        from mentalglm.model.loading import load_model, load_tokenizer
+        from mentalglm.train.loop import _epoch_batches
+        from mentalglm.train.lora import attach_lora
+
+        torch.set_num_threads(threads)
+        self.cfg, self.tokenizer = cfg, load_tokenizer(cfg.model)
+        torch.manual_seed(cfg.run.seed)
+        self.model = attach_lora(load_model(cfg.model, dtype=torch.float32), cfg.lora)
+        self.model.train()
+        self.examples = encode_records(load_split(cfg.data.dir, "train"), self.tokenizer, cfg.tokenization.max_seq_len)
+        self.batches = _epoch_batches([len(e) for e in self.examples], cfg, 0, 0, 1)
+        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=cfg.train.lr)
+        self.position = 0
+
+    def steps(self, n: int) -> int:
+        """`n` optimizer steps; returns the real (non-padding) tokens trained on."""
+        import torch
+
+        from mentalglm.data.batching import collate
+        from mentalglm.train.loop import _loss_sum
+
+        tokens = 0
+        for _ in range(n):
+            batch = collate([self.examples[j] for j in self.batches[self.position % len(self.batches)]],
+                            self.tokenizer.pad_token_id)
+            self.position += 1
+            loss_sum, count = _loss_sum(self.model, batch)
+            (loss_sum / count).backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            tokens += int(batch["attention_mask"].sum())
+        return tokens
+
+
+def gated_recipe_loop(config: dict) -> None:
+    """Ray Train worker: `mentalglm train`'s recipe set up as usual, then `steps` optimizer steps each time the
+    driver writes `go_<k>`, answering with `done_<k>` (the tokens trained on); ends at `stop`."""
     import torch
 
     from mentalglm.data.batching import collate
-    from mentalglm.data.records import load_split
-    from mentalglm.data.tokenization import encode_records
-    from mentalglm.model.loading import load_model, load_tokenizer
-    from mentalglm.train.loop import _epoch_batches, _loss_sum
-    from mentalglm.train.lora import attach_lora
+    from mentalglm.train.loop import _loss_sum, _to
+    from mentalglm.train.recipe import LoraRecipe
 
-    torch.set_num_threads(threads)
-    tokenizer = load_tokenizer(cfg.model)
-    torch.manual_seed(cfg.run.seed)
-    model = attach_lora(load_model(cfg.model, dtype=torch.float32), cfg.lora)
-    model.train()
-    examples = encode_records(load_split(cfg.data.dir, "train"), tokenizer, cfg.tokenization.max_seq_len)
-    batches = _epoch_batches([len(e) for e in examples], cfg, 0, 0, 1)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)
-    tokens, start = 0, None
-    for step in range(steps):
-        if step == warmup:
-            tokens, start = 0, time.perf_counter()
-        batch = collate([examples[j] for j in batches[step % len(batches)]], tokenizer.pad_token_id)
-        loss_sum, n = _loss_sum(model, batch)
-        (loss_sum / n).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        tokens += int(batch["attention_mask"].sum())
-    return tokens / (time.perf_counter() - start)
+    gate = Path(config["gate"])
+    recipe = LoraRecipe(config["loop"])
+    recipe.setup()
+    engine = recipe.engine
+    engine.train()
+    from mentalglm.train.loop import _epoch_batches
+
+    batches = _epoch_batches(recipe.lengths, recipe.cfg, 0, 0, 1)
+    position, k = 0, 0
+    while not (gate / "stop").exists():
+        if not (gate / f"go_{k}").exists():
+            time.sleep(0.02)
+            continue
+        steps = int((gate / f"go_{k}").read_text())
+        tokens = 0
+        for _ in range(steps * recipe.cfg.train.grad_accum):
+            batch = _to(collate([recipe.train_ex[j] for j in batches[position % len(batches)]],
+                                recipe.tokenizer.pad_token_id), recipe.device)
+            position += 1
+            loss_sum, count = _loss_sum(engine, batch)
+            engine.backward(loss_sum / count.clamp(min=1))
+            engine.step()
+            tokens += int(batch["attention_mask"].sum())
+        torch.cuda.synchronize() if torch.cuda.is_available() else None
+        (gate / f"done_{k}").write_text(str(tokens))
+        k += 1
 
 
-def ray_deepspeed(cfg, warmup: int) -> float:
-    """Tokens/s of `mentalglm train` with one worker, read from its metrics over the steps after warmup."""
-    from mentalglm.train import train
+class RayTrainSide:
+    """The Ray Train worker of `gated_recipe_loop`, run in a background thread and stepped through its gate."""
 
-    result = train(cfg)
-    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
-    seconds = tokens = 0.0
-    for prev, row in zip(rows, rows[1:]):  # each report covers the steps since the previous one
-        if row["step"] > warmup:
-            window_s = row["step_time_s"] * (row["step"] - prev["step"])
-            seconds += window_s
-            tokens += row["tokens_per_s"] * window_s
-    return tokens / seconds
+    def __init__(self, cfg, gate: Path):
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchConfig, TorchTrainer
+
+        from mentalglm.train.deepspeed_config import read_deepspeed_config
+        from mentalglm.train.trainer import resolve_paths
+
+        cfg = resolve_paths(cfg)
+        self.gate, self.k = gate, 0
+        env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(cfg.scaling.cpus_per_worker),
+               "DS_ACCELERATOR": "cpu"}
+        loop = {"cfg": cfg.model_dump(mode="json"), "deepspeed": read_deepspeed_config(cfg), "fingerprint": "bench"}
+        self.trainer = TorchTrainer(
+            gated_recipe_loop, train_loop_config={"gate": str(gate), "loop": loop},
+            torch_config=TorchConfig(backend="gloo"),
+            scaling_config=ScalingConfig(num_workers=1, resources_per_worker={"CPU": cfg.scaling.cpus_per_worker}),
+            run_config=RunConfig(name="bench-gated", storage_path=str(gate.parent / "ray-runs"),
+                                 worker_runtime_env={"env_vars": env}))
+        self.thread = threading.Thread(target=self.trainer.fit, daemon=True)
+        self.thread.start()
+
+    def steps(self, n: int) -> int:
+        (self.gate / f"go_{self.k}").write_text(str(n))
+        done = self.gate / f"done_{self.k}"
+        while not done.exists():
+            if not self.thread.is_alive():
+                raise RuntimeError("the Ray Train worker ended early; see Ray's session logs")
+            time.sleep(0.005)
+        time.sleep(0.01)  # the file is written in one call; let it land
+        self.k += 1
+        return int(done.read_text())
+
+    def stop(self) -> None:
+        (self.gate / "stop").write_text("")
+        self.thread.join(timeout=120)
 
 
 def padding(cfg, batch_size: int) -> tuple[float, float]:
@@ -109,18 +190,21 @@ def padding(cfg, batch_size: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small", choices=["tiny", "small", "glm4-0414"])
-    parser.add_argument("--steps", type=int, default=70)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per side (>= 5 for the median)")
+    parser.add_argument("--steps", type=int, default=8, help="optimizer steps per round")
+    parser.add_argument("--warmup", type=int, default=4, help="steps on each side before the rounds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
-                        help="start the Ray dashboard with the local cluster (its agents share the CPUs)")
+    parser.add_argument("--ray-defaults", action="store_true",
+                        help="start Ray with ray.init's defaults (dashboard, workers at nice 15), not the project's")
     args = parser.parse_args()
 
     import ray
 
     from mentalglm.config import load_config
+    from mentalglm.config.schema import RaySection
     from mentalglm.config.train import TrainConfig
+    from mentalglm.ray_cluster import ensure_ray
 
     with tempfile.TemporaryDirectory(prefix="mentalglm-bench-") as tmp:
         work = Path(tmp)
@@ -129,26 +213,34 @@ def main() -> None:
             f"model.name_or_path={model_dir}", f"data.dir={data_dir}", f"run.storage_path={work / 'runs'}",
             "run.name=bench", f"deepspeed.config={REPO / 'configs/deepspeed/zero2.json'}",
             "scaling.num_workers=1", f"scaling.cpus_per_worker={args.threads}", f"ray.num_cpus={args.threads}",
-            f"train.micro_batch_size={args.batch_size}", f"train.max_steps={args.steps}",
-            f"train.checkpoint_every={args.warmup}", "lora.dropout=0.0", "train.eval_batch_size=32",
-            "train.val_subset=64"])
+            f"train.micro_batch_size={args.batch_size}", "lora.dropout=0.0", "train.eval_batch_size=32",
+            "train.val_subset=8"])
         grouped, plain_pad = padding(cfg, args.batch_size)
-        # This machine's CPU speed drifts by several percent between minutes: measure the plain loop before
-        # and after the Ray run and compare against their mean.
-        plain_before = plain_loop(cfg, args.steps, args.warmup, args.threads)
-        ray.init(num_cpus=args.threads, include_dashboard=args.dashboard, log_to_driver=False)
+        if args.ray_defaults:
+            ray.init(num_cpus=args.threads, include_dashboard=True, log_to_driver=False)
+        else:
+            ensure_ray(RaySection(num_cpus=args.threads))
+        gate = work / "gate"
+        gate.mkdir()
         try:
-            distributed = ray_deepspeed(cfg, args.warmup)
+            ray_side = RayTrainSide(cfg, gate)
+            plain = PlainLoop(cfg, args.threads)
+            plain.steps(args.warmup)
+            ray_side.steps(args.warmup)
+            rounds = interleave({
+                "plain PEFT loop": (lambda: plain.steps(args.steps), ProcessTree(tree=False)),
+                "Ray Train + DeepSpeed (1 w)": (lambda: ray_side.steps(args.steps), ProcessTree()),
+            }, args.rounds)
+            ray_side.stop()
         finally:
             ray.shutdown()
-        plain_after = plain_loop(cfg, args.steps, args.warmup, args.threads)
-        plain = (plain_before + plain_after) / 2
-    print(f"model preset: {args.preset}, data: {data_name}, batch {args.batch_size}, "
-          f"threads {args.threads}, timed steps {args.steps - args.warmup}")
-    print(f"(a) plain PEFT loop:             {plain:10.1f} tokens/s  (before {plain_before:.1f}, after "
-          f"{plain_after:.1f})")
-    print(f"(b) Ray Train + DeepSpeed (1 w): {distributed:10.1f} tokens/s")
-    print(f"ratio (b)/(a): {distributed / plain:.3f}   (target >= 0.95)")
+    wall, cpu = compare(rounds, "plain PEFT loop", "Ray Train + DeepSpeed (1 w)")
+    print(f"model preset: {args.preset}, data: {data_name}, batch {args.batch_size}, threads {args.threads}, "
+          f"{args.rounds} rounds of {args.steps} steps per side after {args.warmup} warm-up steps, "
+          f"Ray: {'ray.init defaults' if args.ray_defaults else 'the project local cluster'}")
+    print(side_table(rounds, "tokens"))
+    print(f"Ray Train / plain, CPU time per token:  {cpu}   (target >= 0.95: this ratio)")
+    print(f"Ray Train / plain, wall-clock tokens/s: {wall}")
     print(f"padding share: length-grouped {grouped:.2%}, random batches {plain_pad:.2%}   (target <= 5%)")
 
 

@@ -32,7 +32,7 @@ def check_capacity(ray_cfg: RaySection, bundles: int, cpus: float, gpus: float, 
 
     from mentalglm.ray_cluster import ensure_ray
 
-    ensure_ray(ray_cfg.address, ray_cfg.num_cpus, ray_cfg.num_gpus)
+    ensure_ray(ray_cfg)
     resources: dict[str, Any] = ray.cluster_resources()
     have_cpus, have_gpus = resources.get("CPU", 0), resources.get("GPU", 0)
     capacity = int(have_cpus // cpus) if cpus else 10**9

@@ -1,22 +1,37 @@
-"""Reaching Ray from a driver: connect to a cluster or start a local one (capacity checks: `mentalglm.capacity`)."""
+"""Reaching Ray from a driver: connect to a cluster or start a local one (capacity checks: `mentalglm.capacity`).
+
+A local cluster started here is set up for one machine whose CPUs train or serve: its worker processes run at
+normal priority (Ray starts them at nice 15 by default, so on a small machine its own daemons take CPU from
+training), the dashboard's modules and HTTP server stay off unless `ray.dashboard: true` (Ray 2.60 still starts one
+API-server process, which then loads only its usage-stats module), usage statistics are never sent, and worker
+output is not copied to the driver's console unless `ray.log_to_driver: true` (a run's progress lines and errors
+come from the driver; every worker's log stays in Ray's session folder).
+"""
 
 from __future__ import annotations
 
 import os
 
+from mentalglm.config.schema import RaySection
 
-def ensure_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
-    """Connect to Ray unless already connected: `address`, else RAY_ADDRESS, else a local cluster.
+# Environment of a local cluster's processes (they inherit the driver's): RayConfig reads RAY_<name>.
+LOCAL_CLUSTER_ENV = {"RAY_worker_niceness": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
-    A local cluster gets explicit CPUs (`num_cpus`, default all of this machine) and stops with this process.
+
+def ensure_ray(ray_cfg: RaySection | None = None) -> None:
+    """Connect to Ray unless already connected: `ray.address`, else RAY_ADDRESS, else a local cluster of
+    `ray.num_cpus` CPUs (default all of this machine) that stops with this process.
     """
     import ray
 
     if ray.is_initialized():
         return
-    address = address or os.environ.get("RAY_ADDRESS")
+    cfg = ray_cfg or RaySection()
+    address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, include_dashboard=True,
-                 log_to_driver=True)
+        ray.init(address=address, log_to_driver=cfg.log_to_driver)
+        return
+    for key, value in LOCAL_CLUSTER_ENV.items():
+        os.environ.setdefault(key, value)
+    ray.init(num_cpus=cfg.num_cpus or os.cpu_count(), num_gpus=cfg.num_gpus, include_dashboard=cfg.dashboard,
+             log_to_driver=cfg.log_to_driver)

@@ -64,10 +64,14 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A local Ray cluster with 2 CPUs and the dashboard (Tune's placement-group cleanup needs it), started for
-    one test module and stopped after it."""
+    """A local Ray cluster of 2 CPUs started as the project starts one (`mentalglm.ray_cluster.ensure_ray`: no
+    dashboard, workers at normal priority), for one test module and stopped after it."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False)
+    from mentalglm.config.schema import RaySection
+    from mentalglm.ray_cluster import ensure_ray
+
+    assert not ray.is_initialized(), "a previous test module left Ray running"
+    ensure_ray(RaySection(num_cpus=2))
     yield ray
     ray.shutdown()

@@ -163,6 +163,11 @@ class RaySection(Strict):
     address: str | None = Field(None, description="None: RAY_ADDRESS if set, else start a local cluster")
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a local cluster (default: all of this machine)")
     num_gpus: int | None = Field(None, ge=0)
+    dashboard: bool = Field(False, description="a local cluster started here also serves the Ray dashboard "
+                            "(127.0.0.1:8265); sweeps do not need it")
+    log_to_driver: bool = Field(False, description="copy every worker's output to the driver's console (progress "
+                                "and errors come from the driver either way; worker logs stay in Ray's session "
+                                "folder)")
     cluster: Path | None = Field(None, description="the cluster's shape: a Ray cluster launcher YAML "
                                  "(cluster.yaml); requests are checked against its node types before anything "
                                  "starts, instead of against the nodes running now (they may be autoscaled)")

@@ -57,7 +57,7 @@ def local_generator(cfg: EvaluateConfig, checkpoint: str | Path | None) -> Answe
                        key="evaluate.num_workers")  # with ray.cluster: against its node types, before connecting
         from mentalglm.ray_cluster import ensure_ray
 
-        ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+        ensure_ray(cfg.ray)
         return RayActorAnswers(cfg.model, checkpoint, ev.num_workers, ev.batch_size, ev.max_new_tokens,
                                ev.merge_adapter, ev.use_gpu, ev.cpus_per_worker)
     return LocalAnswers(cfg.model, checkpoint, ev.batch_size, ev.max_new_tokens, ev.merge_adapter, ev.use_gpu,

@@ -69,7 +69,7 @@ def _ask_teacher(cfg: ExplainConfig, todo: list[Record], models: dict[str, bytes
     from mentalglm.ray_cluster import ensure_ray
 
     api_key = cfg.teacher.api_key("teacher")
-    ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+    ensure_ray(cfg.ray)
     threads = math.ceil(cfg.teacher.concurrency / cfg.workers)
     qps = cfg.teacher.qps / cfg.workers if cfg.teacher.qps else None
     items = [{"id": r.id, "task": r.task, "post": r.post, "labels": json.dumps(r.labels, ensure_ascii=False)}

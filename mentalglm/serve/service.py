@@ -138,7 +138,7 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
     check_capacity(cfg.ray, replicas, s.cpus_per_replica, s.gpus_per_replica, s.accelerator_type, key=key,
                    unit="replicas")
     app = build_app(cfg, checkpoint)
-    ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+    ensure_ray(cfg.ray)
     # the proxies read bodies before any replica does: they get the body limit too (mentalglm.serve.guard)
     serve.start(http_options={"host": s.host, "port": s.port, "request_timeout_s": s.request_timeout_s + 30},
                 controller_options={"runtime_env": {"env_vars": proxy_env(s.max_body_bytes)}})

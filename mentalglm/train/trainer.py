@@ -180,7 +180,7 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
         return done
     check_rerun(cfg, layout, fingerprint)
     record_fingerprint(layout, fingerprint)
-    ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+    ensure_ray(cfg.ray)
     env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(cfg.scaling.cpus_per_worker)}
     if not cfg.scaling.use_gpu:
         env["DS_ACCELERATOR"] = "cpu"

@@ -94,7 +94,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
 
         trial, _ = heaviest_trial(cfg)  # the sampled trial with the most memory per GPU must fit too
         preflight_plan(trial, read_deepspeed_config(trial))
-    ensure_ray(cfg.ray.address, cfg.ray.num_cpus, cfg.ray.num_gpus)
+    ensure_ray(cfg.ray)
     # as many trials at once as the cluster holds (with ray.cluster: the most its autoscaler may run)
     fits = runs_at_once(base_cfg.ray, base_cfg.scaling)
     concurrency = min(fits, cfg.tune.max_concurrent_trials or fits)

@@ -1,0 +1,126 @@
+"""Interleaved A/B rounds and the CPU time of process trees: how every benchmark here compares two sides.
+
+A benchmark that runs side A, then side B, measures the machine as much as the code: on a small shared machine the
+same comparison moved by 2x with other load. So each side runs in several short rounds, interleaved A B B A A B ...
+(the order flips every pair, so a steady drift of the machine's speed falls on both sides alike), and a ratio is
+taken per pair of rounds; the median over the pairs is reported with its min-max.
+
+Beside wall-clock throughput, each round records the CPU time (user + system) of the side's whole process tree: the
+benchmark's own process and every process under it (Ray's GCS, raylet, dashboard and agents, workers, replicas),
+read with psutil. CPU time counts the work a side does, whatever else runs on the machine, so it shows what a
+framework costs; wall-clock throughput shows what a user waits for. Both are printed; each benchmark says which one
+its target uses.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of one side: units of work done (tokens, requests, rows), wall seconds, CPU seconds."""
+
+    side: str
+    work: float
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.work / self.wall_s
+
+    @property
+    def cpu_per_unit(self) -> float:
+        return self.cpu_s / self.work
+
+
+class ProcessTree:
+    """CPU seconds used by a process and everything under it (`cpu_seconds`), or by that process alone
+    (`tree=False`). A process that ends between two readings loses its time unless its parent (in the tree) reaped
+    it: then it is in the parent's `children_*` times, which are counted too."""
+
+    def __init__(self, pid: int | None = None, tree: bool = True):
+        import psutil
+
+        self.root = psutil.Process(pid or os.getpid())
+        self.tree = tree
+
+    def _snapshot(self) -> dict[tuple[int, float], float]:
+        import psutil
+
+        procs = [self.root] + (self.root.children(recursive=True) if self.tree else [])
+        out: dict[tuple[int, float], float] = {}
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+                reaped = (t.children_user + t.children_system) if self.tree else 0.0
+                out[(proc.pid, proc.create_time())] = t.user + t.system + reaped
+            except psutil.Error:
+                continue
+        return out
+
+    def measure(self, run: Callable[[], float], side: str) -> Round:
+        """Run `run` (it returns the work it did) and return its `Round`."""
+        before = self._snapshot()
+        start = time.perf_counter()
+        work = run()
+        wall = time.perf_counter() - start
+        after = self._snapshot()
+        cpu = sum(value - before.get(key, 0.0) for key, value in after.items())
+        return Round(side, float(work), wall, cpu)
+
+
+def interleave(sides: Mapping[str, tuple[Callable[[], float], ProcessTree]], rounds: int) -> list[Round]:
+    """`rounds` rounds of each of the two sides, in the order A B, B A, A B, ...
+
+    Args:
+        sides: {name: (one round's function returning its work, the process tree whose CPU time it is)}.
+        rounds: rounds per side (5 or more for a median worth reading).
+    """
+    (a, (run_a, tree_a)), (b, (run_b, tree_b)) = sides.items()
+    out: list[Round] = []
+    for i in range(rounds):
+        order = [(a, run_a, tree_a), (b, run_b, tree_b)]
+        for name, run, tree in (order if i % 2 == 0 else order[::-1]):
+            out.append(tree.measure(run, name))
+    return out
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A per-pair ratio: its median, min and max over the pairs."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Ratio":
+        return cls(statistics.median(values), min(values), max(values))
+
+    def __str__(self) -> str:
+        return f"{self.median:.3f} (min {self.low:.3f}, max {self.high:.3f})"
+
+
+def compare(rounds: Sequence[Round], a: str, b: str) -> tuple[Ratio, Ratio]:
+    """(wall-clock ratio, CPU ratio) of side `b` against side `a`, per pair of rounds: b's throughput over a's,
+    and a's CPU seconds per unit over b's (above 1: b does the same work for less CPU)."""
+    pairs = list(zip([r for r in rounds if r.side == a], [r for r in rounds if r.side == b]))
+    wall = [rb.rate / ra.rate for ra, rb in pairs]
+    cpu = [ra.cpu_per_unit / rb.cpu_per_unit for ra, rb in pairs]
+    return Ratio.of(wall), Ratio.of(cpu)
+
+
+def side_table(rounds: Sequence[Round], unit: str, per: float = 1000.0) -> str:
+    """Per side: rounds, median throughput (units/s) and median CPU seconds per `per` units."""
+    lines = [f"{'side':<28}{'rounds':>7}{f'{unit}/s':>14}{f'CPU s / {per:g} {unit}':>24}"]
+    for side in dict.fromkeys(r.side for r in rounds):
+        mine = [r for r in rounds if r.side == side]
+        lines.append(f"{side:<28}{len(mine):>7}{statistics.median(r.rate for r in mine):>14.2f}"
+                     f"{statistics.median(r.cpu_per_unit for r in mine) * per:>24.3f}")
+    return "\n".join(lines)
