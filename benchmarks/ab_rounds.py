@@ -76,17 +76,16 @@ class ProcessTree:
 
 
 def interleave(sides: Mapping[str, tuple[Callable[[], float], ProcessTree]], rounds: int) -> list[Round]:
-    """`rounds` rounds of each of the two sides, in the order A B, B A, A B, ...
+    """`rounds` rounds of each side, in the order A B, B A, A B, ... (with more sides: A B C, C B A, ...).
 
     Args:
         sides: {name: (one round's function returning its work, the process tree whose CPU time it is)}.
         rounds: rounds per side (5 or more for a median worth reading).
     """
-    (a, (run_a, tree_a)), (b, (run_b, tree_b)) = sides.items()
+    order = list(sides.items())
     out: list[Round] = []
     for i in range(rounds):
-        order = [(a, run_a, tree_a), (b, run_b, tree_b)]
-        for name, run, tree in (order if i % 2 == 0 else order[::-1]):
+        for name, (run, tree) in (order if i % 2 == 0 else order[::-1]):
             out.append(tree.measure(run, name))
     return out
 

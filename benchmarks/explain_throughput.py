@@ -2,25 +2,27 @@
 
 The scripted teacher (benchmarks/scripted_teacher.py, real HTTP on 127.0.0.1) answers every request after a fixed
 latency, as a remote model would; each run starts from an empty answer cache. If the client is not the bottleneck,
-records/s grows with concurrency close to `concurrency / latency`. Printed per run: records/s over the whole command
-(Ray Data start included) and over the teacher's busy span (first to last request), and both as ratios against
-concurrency 1 in the same process.
+records/s grows with concurrency close to `concurrency / latency`. The three levels take turns in runs
+(benchmarks/ab_rounds.py: 1 4 16, 16 4 1, ...); printed: records/s over each whole command (Ray Data start
+included) and the CPU seconds per record of this process and every Ray process under it, with the ratios against
+concurrency 1 per round as median and min-max (the comparison uses records/s).
 
-    python benchmarks/explain_throughput.py [--records 400] [--latency 0.05]
+    python benchmarks/explain_throughput.py [--records 200] [--latency 0.05] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from ab_rounds import ProcessTree, compare, interleave, side_table  # noqa: E402
 from scripted_teacher import ScriptedTeacher  # noqa: E402
 
 
@@ -40,49 +42,51 @@ def _data(folder: Path, n: int) -> Path:
     return out
 
 
-def _run(data: Path, folder: Path, concurrency: int, latency: float) -> dict:
+def _run(data: Path, out: Path, concurrency: int, latency: float) -> int:
+    """One `data explain` run from an empty answer cache; returns the records asked."""
     from mentalglm.config import load_config
     from mentalglm.config.explain import ExplainConfig
     from mentalglm.explain.run import run_explain
 
-    workers = 1 if concurrency == 1 else 2
     with ScriptedTeacher(latency_s=latency) as teacher:
         cfg = load_config(ExplainConfig, REPO / "configs/data/explain-vllm.yaml", [
-            f"data_dir={data}", f"out_dir={folder / f'out-{concurrency}'}", f"teacher.base_url={teacher.url}",
+            f"data_dir={data}", f"out_dir={out}", f"teacher.base_url={teacher.url}",
             "teacher.model=scripted", "teacher.api_key_env=null", "teacher.qps=null",
-            f"teacher.concurrency={concurrency}", f"workers={workers}",
+            f"teacher.concurrency={concurrency}", f"workers={1 if concurrency == 1 else 2}",
             "verify.consistency=false"])
-        start = time.perf_counter()
         stats = run_explain(cfg)
-        wall = time.perf_counter() - start
-        times = teacher.request_times()
-    busy = max(times) - min(times) if len(times) > 1 else wall
-    n = stats["records"]["asked"]
-    return {"concurrency": concurrency, "workers": workers, "records": n, "kept": stats["records"]["kept"],
-            "wall_s": wall, "per_s": n / wall, "busy_per_s": n / busy}
+    return stats["records"]["asked"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=400)
+    parser.add_argument("--records", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.05, help="the teacher's seconds per answer")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per concurrency")
     args = parser.parse_args()
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from mentalglm.config.schema import RaySection
+    from mentalglm.ray_cluster import ensure_ray
+
+    ensure_ray(RaySection(num_cpus=2))
+    levels = (1, 4, 16)
     with tempfile.TemporaryDirectory() as tmp:
         data = _data(Path(tmp), args.records)
-        rows = [_run(data, Path(tmp), c, args.latency) for c in (1, 4, 16)]
+        runs = itertools.count()
+
+        def side(c: int):
+            return (lambda: _run(data, Path(tmp) / f"out-{c}-{next(runs)}", c, args.latency)), ProcessTree()
+
+        rounds = interleave({f"concurrency {c}": side(c) for c in levels}, args.rounds)
     ray.shutdown()
-    base = rows[0]
-    print(f"{args.records} records, teacher latency {args.latency * 1000:.0f} ms; ideal records/s = concurrency / "
-          "latency")
-    print("| concurrency | workers | kept | wall s | records/s | x conc. 1 | teacher-busy records/s | x conc. 1 | ideal |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['concurrency']} | {r['workers']} | {r['kept']} | {r['wall_s']:.1f} | {r['per_s']:.1f} | "
-              f"{r['per_s'] / base['per_s']:.2f} | {r['busy_per_s']:.1f} | {r['busy_per_s'] / base['busy_per_s']:.2f} "
-              f"| {r['concurrency'] / args.latency:.0f} |")
+    print(f"{args.records} records per run, teacher latency {args.latency * 1000:.0f} ms, {args.rounds} runs per "
+          "concurrency (Ray Data start included); ideal records/s = concurrency / latency")
+    print(side_table(rounds, "records"))
+    for c in levels[1:]:
+        wall, cpu = compare(rounds, "concurrency 1", f"concurrency {c}")
+        print(f"concurrency {c} / 1, records/s:      {wall}   (the comparison: wall clock; ideal {c})")
+        print(f"concurrency {c} / 1, CPU per record: {cpu}")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per side and concurrency")
     parser.add_argument("--per-round", type=int, default=2, help="requests per round = this x max(concurrency, 4)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--wait", type=float, default=None,
+                        help="serve.batch_wait_timeout_s of the batching side (default: configs/serve/local.yaml's)")
     args = parser.parse_args()
 
     from ray import serve
@@ -89,7 +91,8 @@ def main() -> None:
                     f"serve.app_name=bench-{label}", f"serve.route_prefix=/{label}", f"serve.max_batch_size={batch}",
                     "serve.max_ongoing_requests=64", "serve.max_queued_requests=256",
                     f"serve.cpus_per_replica={args.threads}", f"serve.torch_threads={args.threads}",
-                    "serve.request_timeout_s=600"])
+                    "serve.request_timeout_s=600",
+                    *([f"serve.batch_wait_timeout_s={args.wait}"] if args.wait is not None and batch > 1 else [])])
                 urls[label] = start_service(cfg)
                 _post(urls[label], instructions[0], 4)  # warm up
             tree = ProcessTree()

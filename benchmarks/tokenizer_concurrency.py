@@ -4,21 +4,24 @@ private copies of its backend (`mentalglm.model.prompt_ids`), in one process.
     python benchmarks/tokenizer_concurrency.py [--threads 8] [--prompts 2000] [--model PATH]
 
 Both sides build the same chat prompts (template with placeholders, contents as plain text) and must give the same
-ids; the ratio printed is the median prompts/s of the copies over that of the lock, over alternating rounds. Without --model the tiny model's
-tokenizer is trained on the project's sample data first.
+ids. The sides take turns in rounds (benchmarks/ab_rounds.py: A B B A ...); printed per pair of rounds: the ratio of
+prompts/s (the comparison) and of this process's CPU seconds per prompt, as median with min-max. Without --model the
+tiny model's tokenizer is trained on the project's sample data first.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import tempfile
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from ab_rounds import ProcessTree, compare, interleave, side_table  # noqa: E402
 
 
 def _tokenizer(model: str | None, work: Path):
@@ -66,20 +69,20 @@ def main() -> None:
         copies = PromptEncoder(tok)
         expected = [copies.instruction_ids(t) for t in texts[:50]]
         assert [locked(t) for t in texts[:50]] == expected, "the two variants disagree"
-        rates: dict[str, list[float]] = {"one lock": [], "backend copies": []}
         with ThreadPoolExecutor(args.threads) as pool:
             list(pool.map(locked, texts[:100]))  # warm up both
             list(pool.map(copies.instruction_ids, texts[:100]))
-            for _ in range(args.rounds):  # alternating rounds, so a busy moment of the machine hits both sides
-                for name, encode in (("one lock", locked), ("backend copies", copies.instruction_ids)):
-                    start = time.perf_counter()
-                    list(pool.map(encode, texts))
-                    rates[name].append(args.prompts / (time.perf_counter() - start))
-    results = {name: statistics.median(values) for name, values in rates.items()}
-    for name, rate in results.items():
-        print(f"{name:>15}: {rate:8.0f} prompts/s ({args.threads} threads)")
-    print(f"ratio (backend copies / one lock): {results['backend copies'] / results['one lock']:.2f}x")
 
+            def side(encode):
+                return (lambda: len(list(pool.map(encode, texts)))), ProcessTree(tree=False)
+
+            rounds = interleave({"one lock": side(locked), "backend copies": side(copies.instruction_ids)},
+                                args.rounds)
+    wall, cpu = compare(rounds, "one lock", "backend copies")
+    print(f"{args.prompts} prompts per round, {args.threads} threads, {args.rounds} rounds per side")
+    print(side_table(rounds, "prompts"))
+    print(f"backend copies / one lock, prompts/s:      {wall}   (the comparison: wall clock)")
+    print(f"backend copies / one lock, CPU per prompt: {cpu}")
 
 if __name__ == "__main__":
     main()

@@ -87,7 +87,8 @@ class MentalGLMServer:
         self._healthy_at = time.monotonic()
         self._probe_lock = asyncio.Lock()
         self.created = int(time.time())
-        self.batches = {"calls": 0, "requests": 0, "largest": 0, "failed_requests": 0}
+        self.batches = {"calls": 0, "requests": 0, "largest": 0, "failed_requests": 0, "sent_at_once": 0}
+        self._pending = 0  # requests handed to the batcher and not yet answered
 
     def __serve_build_asgi_app__(self):
         """What Serve serves: the routes behind the token and body-size guard."""
@@ -120,7 +121,18 @@ class MentalGLMServer:
             self._healthy_at = time.monotonic()
         return answers
 
+    def _wait_for_company(self, arriving: int) -> None:
+        """Set the batcher's wait for the batch these `arriving` requests start: none when they are all there is
+        to answer (unless `serve.batch_wait_when_idle`), else `serve.batch_wait_timeout_s`. The batcher reads
+        it when it takes a batch's first request, after this runs."""
+        alone = self._pending == arriving and not self.settings.batch_wait_when_idle
+        self._generate_batch.set_batch_wait_timeout_s(0.0 if alone else self.settings.batch_wait_timeout_s)
+        if alone:
+            self.batches["sent_at_once"] += arriving
+
     async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        self._pending += len(requests)
+        self._wait_for_company(len(requests))
         try:
             answers = await asyncio.wait_for(asyncio.gather(*(self._generate_batch(r) for r in requests)),
                                              timeout=self.settings.request_timeout_s)
@@ -128,6 +140,7 @@ class MentalGLMServer:
             raise HTTPException(504, f"generation took longer than {self.settings.request_timeout_s:g} s "
                                      "(serve.request_timeout_s)") from None
         finally:
+            self._pending -= len(requests)
             # timed out or client gone: their rows stop at the next token instead of running to max_tokens
             for request in requests:
                 request.cancel.set()

@@ -177,6 +177,19 @@ def test_concurrent_requests_share_generate_calls(served, auth):
     assert 1 < after["largest"] <= 4
 
 
+def test_a_request_that_finds_the_replica_idle_is_sent_at_once(served, auth):
+    # At low load batching costs nothing: a lone request does not wait batch_wait_timeout_s for company.
+    main, _, _ = served
+    before = httpx.get(f"{main}/healthz").json()["batches"]
+    for i in range(2):  # one after the other: each finds nothing else to answer
+        r = httpx.post(f"{main}/v1/analyze", json={"post": f"{POST}{i}", "task": "suicide_risk"}, headers=auth,
+                       timeout=60)
+        assert r.status_code == 200
+    after = httpx.get(f"{main}/healthz").json()["batches"]
+    assert after["requests"] - before["requests"] == 2
+    assert after["sent_at_once"] - before["sent_at_once"] == 2
+
+
 def test_overload_gets_503_and_the_service_keeps_answering(served):
     _, strict, _ = served
     request = {**CHAT, "max_tokens": 150, "min_tokens": 150}

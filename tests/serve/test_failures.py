@@ -26,7 +26,8 @@ BAD_SYSTEM = "请把这一行弄坏"  # the system message that marks the reques
 
 @pytest.fixture(scope="module")
 def fragile(served, tiny_model_dir, tiny_adapter_dir, sample_data_dir):
-    """The URL of an application with a 1 s health check and batches that wait 0.3 s to fill."""
+    """The URL of an application with a 1 s health check and batches that wait 0.3 s to fill, even the batch of
+    a request that finds the replica idle (`batch_wait_when_idle`: bursts share one batch)."""
     import ray
     from ray import serve
 
@@ -36,8 +37,8 @@ def fragile(served, tiny_model_dir, tiny_adapter_dir, sample_data_dir):
     _, _, main_cfg = served
     cfg = serve_config(tiny_model_dir, sample_data_dir, main_cfg.serve.port, app_name="fragile",
                        route_prefix="/fragile", max_new_tokens=8, max_batch_size=4, batch_wait_timeout_s=0.3,
-                       max_ongoing_requests=8, max_concurrent_streams=2, cpus_per_replica=0.5, torch_threads=1, health_check_period_s=1,
-                       health_check_timeout_s=10)
+                       batch_wait_when_idle=True, max_ongoing_requests=8, max_concurrent_streams=2,
+                       cpus_per_replica=0.5, torch_threads=1, health_check_period_s=1, health_check_timeout_s=10)
     yield start_service(cfg, tiny_adapter_dir)
     if ray.is_initialized():  # after this folder's last test, conftest has stopped Serve and Ray already
         serve.delete("fragile")
@@ -139,6 +140,7 @@ def test_a_row_that_fails_generation_fails_only_its_own_request(fragile):
                                                      "requests were not affected", "type": "server_error",
                                           "code": 500}
     assert after["calls"] - before["calls"] == 1, (before, after)  # the four shared one batch
+    assert after["sent_at_once"] == before["sent_at_once"]  # the first of the burst waited for the rest
     assert after["failed_requests"] - before["failed_requests"] == 1
     alone = [httpx.post(f"{fragile}/v1/chat/completions", json=b, timeout=60).json() for b in good]
     assert [a.json()["choices"][0]["message"]["content"] for a in (answers[0], answers[2], answers[3])] == \
