@@ -49,6 +49,8 @@ class ProcessTree:
 
         self.root = psutil.Process(pid or os.getpid())
         self.tree = tree
+        self.by_process: dict[str, float] = {}  # CPU seconds per process name, summed over every measured round
+        self._names: dict[tuple[int, float], str] = {}
 
     def _snapshot(self) -> dict[tuple[int, float], float]:
         import psutil
@@ -59,7 +61,10 @@ class ProcessTree:
             try:
                 t = proc.cpu_times()
                 reaped = (t.children_user + t.children_system) if self.tree else 0.0
-                out[(proc.pid, proc.create_time())] = t.user + t.system + reaped
+                key = (proc.pid, proc.create_time())
+                out[key] = t.user + t.system + reaped
+                if key not in self._names:
+                    self._names[key] = _process_name(proc)
             except psutil.Error:
                 continue
         return out
@@ -71,8 +76,28 @@ class ProcessTree:
         work = run()
         wall = time.perf_counter() - start
         after = self._snapshot()
-        cpu = sum(value - before.get(key, 0.0) for key, value in after.items())
-        return Round(side, float(work), wall, cpu)
+        deltas = {key: value - before.get(key, 0.0) for key, value in after.items()}
+        for key, delta in deltas.items():
+            name = self._names.get(key, "?")
+            self.by_process[name] = self.by_process.get(name, 0.0) + delta
+        return Round(side, float(work), wall, sum(deltas.values()))
+
+    def breakdown(self, top: int = 8) -> str:
+        """The processes that used the most CPU over the measured rounds, with their share."""
+        total = sum(self.by_process.values()) or 1.0
+        rows = sorted(self.by_process.items(), key=lambda kv: -kv[1])[:top]
+        return "\n".join(f"  {share / total:6.1%}  {name}" for name, share in rows)
+
+
+def _process_name(proc) -> str:
+    """A short name: Ray's process title (ray::RayTrainWorker), else the program and script."""
+    cmd = proc.cmdline()
+    if not cmd:
+        return proc.name()
+    if cmd[0].startswith("ray::") or " " not in cmd[0] and len(cmd) == 1:
+        return cmd[0].split(" ")[0]
+    script = next((os.path.basename(c) for c in cmd[1:] if c.endswith(".py")), "")
+    return f"{os.path.basename(cmd[0])} {script}".strip() if proc.pid != os.getpid() else "this process"
 
 
 def interleave(sides: Mapping[str, tuple[Callable[[], float], ProcessTree]], rounds: int) -> list[Round]:

@@ -53,13 +53,13 @@ def prepare(work: Path, preset: str) -> tuple[str, Path, Path]:
 
 
 class PlainLoop:
-    """A single-process PEFT + torch AdamW loop over the trainer's own batches, stepped round by round."""
+    """A single-process PEFT + torch AdamW loop over the trainer's own examples and batches, stepped round by
+    round."""
 
     def __init__(self, cfg, threads: int):
         import torch
 
-        from mentalglm.data.records import load_split
-        from mentalglm.data.tokenization import encode_records
+        from mentalglm.data.encoded import encoded_split
         from mentalglm.model.loading import load_model, load_tokenizer
         from mentalglm.train.loop import _epoch_batches
         from mentalglm.train.lora import attach_lora
@@ -69,8 +69,11 @@ class PlainLoop:
         torch.manual_seed(cfg.run.seed)
         self.model = attach_lora(load_model(cfg.model, dtype=torch.float32), cfg.lora)
         self.model.train()
-        self.examples = encode_records(load_split(cfg.data.dir, "train"), self.tokenizer, cfg.tokenization.max_seq_len)
-        self.batches = _epoch_batches([len(e) for e in self.examples], cfg, 0, 0, 1)
+        # the examples and batches the recipe trains on: the same mapped encoding, in the same order
+        tok = cfg.tokenization
+        self.examples = encoded_split(cfg.data.dir, "train", cfg.data.tasks, self.tokenizer, tok.max_seq_len,
+                                      tok.min_post_chars)
+        self.batches = _epoch_batches(self.examples.lengths, cfg, 0, 0, 1)
         self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=cfg.train.lr)
         self.position = 0
 
@@ -227,9 +230,10 @@ def main() -> None:
             plain = PlainLoop(cfg, args.threads)
             plain.steps(args.warmup)
             ray_side.steps(args.warmup)
+            ray_tree = ProcessTree()
             rounds = interleave({
                 "plain PEFT loop": (lambda: plain.steps(args.steps), ProcessTree(tree=False)),
-                "Ray Train + DeepSpeed (1 w)": (lambda: ray_side.steps(args.steps), ProcessTree()),
+                "Ray Train + DeepSpeed (1 w)": (lambda: ray_side.steps(args.steps), ray_tree),
             }, args.rounds)
             ray_side.stop()
         finally:
@@ -241,6 +245,7 @@ def main() -> None:
     print(side_table(rounds, "tokens"))
     print(f"Ray Train / plain, CPU time per token:  {cpu}   (target >= 0.95: this ratio)")
     print(f"Ray Train / plain, wall-clock tokens/s: {wall}")
+    print("where the Ray side's CPU went:\n" + ray_tree.breakdown())
     print(f"padding share: length-grouped {grouped:.2%}, random batches {plain_pad:.2%}   (target <= 5%)")
 
 
