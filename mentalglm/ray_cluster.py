@@ -16,6 +16,9 @@ from mentalglm.config.schema import RaySection
 
 # Environment of a local cluster's processes (they inherit the driver's): RayConfig reads RAY_<name>.
 LOCAL_CLUSTER_ENV = {"RAY_worker_niceness": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# Without the dashboard nothing reads the node statistics the dashboard agent gathers every 5 s (a psutil pass over
+# every process): once a minute is enough.
+NO_DASHBOARD_ENV = {"REPORTER_UPDATE_INTERVAL_MS": "60000"}
 
 
 def ensure_ray(ray_cfg: RaySection | None = None) -> None:
@@ -31,7 +34,7 @@ def ensure_ray(ray_cfg: RaySection | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=cfg.log_to_driver)
         return
-    for key, value in LOCAL_CLUSTER_ENV.items():
+    for key, value in {**LOCAL_CLUSTER_ENV, **({} if cfg.dashboard else NO_DASHBOARD_ENV)}.items():
         os.environ.setdefault(key, value)
     ray.init(num_cpus=cfg.num_cpus or os.cpu_count(), num_gpus=cfg.num_gpus, include_dashboard=cfg.dashboard,
              log_to_driver=cfg.log_to_driver)
