@@ -60,11 +60,13 @@ class ServeSection(Strict):
     backend: Literal["transformers", "vllm"] = Field("transformers", description="vllm: GPU only, see VllmSection")
     merge_adapter: bool = Field(True, description="merge LoRA into the weights at load (faster answers)")
     max_batch_size: int = Field(8, ge=1, description="dynamic batching: most requests per generate call; 1 = off")
-    batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
-    batch_wait_when_idle: bool = Field(False, description="a request that arrives while the replica has nothing "
-                                       "else to answer still waits batch_wait_timeout_s for company; false: it "
-                                       "runs at once, so batching costs nothing at low load (true suits bursty "
-                                       "traffic, where the first request of a burst should wait for the rest)")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch with room waits for more "
+                                        "requests once the model is free (requests that arrive while a batch runs "
+                                        "are taken together when it ends)")
+    batch_wait_when_idle: bool = Field(False, description="true: a request that finds the replica idle also waits "
+                                       "batch_wait_timeout_s for company (suits bursty traffic, where the first "
+                                       "request of a burst should wait for the rest); false: it runs at once, so "
+                                       "batching costs nothing at low load")
     max_new_tokens: int = Field(160, ge=1, description="answer length when a request names none")
     max_tokens_limit: int = Field(512, ge=1, description="largest max_tokens a request may ask for")
     max_post_chars: int = Field(2000, ge=1, description="longer posts get 413")

@@ -2,8 +2,9 @@
 
 Routes (the README's Serving section): `POST /v1/analyze`, `POST /v1/chat/completions` (stream false or true),
 `GET /v1/models`, `GET /healthz`, `GET /` (the analyst page). In front of them, `RequestGuard` checks the token
-and the body size before anything is parsed. Non-streamed generation goes through `@serve.batch`, so concurrent
-requests on a replica share `generate` calls, and a request that makes generation fail fails alone (500); streamed
+and the body size before anything is parsed. Non-streamed generation goes through the replica's `Batcher`
+(`mentalglm.serve.batcher`), so concurrent requests on a replica share `generate` calls (a batch is formed when the
+model is free, a lone request does not wait), and a request that makes generation fail fails alone (500); streamed
 chats run on the replica's stream pool, capped by `serve.max_concurrent_streams` (503 beyond it). `check_health`
 lets Serve replace a replica whose model no longer answers.
 
@@ -28,6 +29,7 @@ from mentalglm.config.serve import ServeConfig
 from mentalglm.model.inference import GenerationEngine, GenerationRequest, GenerationResult
 from mentalglm.serve.analysis import analyze_answer
 from mentalglm.serve.auth import serving_token
+from mentalglm.serve.batcher import Batcher
 from mentalglm.serve.guard import RequestGuard, error_body
 from mentalglm.serve.schemas import AnalyzeRequest, AnalyzeResponse, ChatRequest, ErrorResponse
 from mentalglm.serve.streaming import StreamSlots, chat_events
@@ -77,8 +79,8 @@ class MentalGLMServer:
         threads = self.settings.torch_threads or max(1, int(self.settings.cpus_per_replica))
         self.engine = GenerationEngine.load(cfg.model, checkpoint, self.settings.merge_adapter,
                                             use_gpu=self.settings.gpus_per_replica > 0, threads=threads)
-        self._generate_batch.set_max_batch_size(self.settings.max_batch_size)
-        self._generate_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
+        self.batcher = Batcher(self._run_batch, self.settings.max_batch_size, self.settings.batch_wait_timeout_s,
+                               self.settings.batch_wait_when_idle)
         # one thread per batch and per stream, apart from asyncio's default pool (prompt encoding, probes)
         self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="mentalglm-batch")
         self._stream_pool = ThreadPoolExecutor(self.settings.max_concurrent_streams,
@@ -87,8 +89,7 @@ class MentalGLMServer:
         self._healthy_at = time.monotonic()
         self._probe_lock = asyncio.Lock()
         self.created = int(time.time())
-        self.batches = {"calls": 0, "requests": 0, "largest": 0, "failed_requests": 0, "sent_at_once": 0}
-        self._pending = 0  # requests handed to the batcher and not yet answered
+        self.failed_requests = 0
 
     def __serve_build_asgi_app__(self):
         """What Serve serves: the routes behind the token and body-size guard."""
@@ -107,40 +108,24 @@ class MentalGLMServer:
                 raise
             self._healthy_at = time.monotonic()
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def _generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult | Exception]:
-        self.batches["calls"] += 1
-        self.batches["requests"] += len(requests)
-        self.batches["largest"] = max(self.batches["largest"], len(requests))
-        # generate blocks for the whole batch; in a thread, the event loop keeps admitting the next batch
+    async def _run_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult | Exception]:
+        # generate blocks for the whole batch; in a thread, the event loop keeps admitting the next requests
         loop = asyncio.get_running_loop()
         answers = await loop.run_in_executor(self._batch_pool, self.engine.generate_isolated, requests)
         failed = sum(isinstance(a, Exception) for a in answers)
-        self.batches["failed_requests"] += failed
+        self.failed_requests += failed
         if failed < len(answers):
             self._healthy_at = time.monotonic()
         return answers
 
-    def _wait_for_company(self, arriving: int) -> None:
-        """Set the batcher's wait for the batch these `arriving` requests start: none when they are all there is
-        to answer (unless `serve.batch_wait_when_idle`), else `serve.batch_wait_timeout_s`. The batcher reads
-        it when it takes a batch's first request, after this runs."""
-        alone = self._pending == arriving and not self.settings.batch_wait_when_idle
-        self._generate_batch.set_batch_wait_timeout_s(0.0 if alone else self.settings.batch_wait_timeout_s)
-        if alone:
-            self.batches["sent_at_once"] += arriving
-
     async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        self._pending += len(requests)
-        self._wait_for_company(len(requests))
         try:
-            answers = await asyncio.wait_for(asyncio.gather(*(self._generate_batch(r) for r in requests)),
+            answers = await asyncio.wait_for(asyncio.gather(*(self.batcher.submit(r) for r in requests)),
                                              timeout=self.settings.request_timeout_s)
         except asyncio.TimeoutError:
             raise HTTPException(504, f"generation took longer than {self.settings.request_timeout_s:g} s "
                                      "(serve.request_timeout_s)") from None
         finally:
-            self._pending -= len(requests)
             # timed out or client gone: their rows stop at the next token instead of running to max_tokens
             for request in requests:
                 request.cancel.set()
@@ -167,7 +152,8 @@ class MentalGLMServer:
         replica's batching counts (generate calls, requests they answered, the largest batch)."""
         return {"status": "ok", "model": self.model_id, "tasks": list(SCORED_TASKS),
                 "max_post_chars": self.settings.max_post_chars, "auth_required": self.token is not None,
-                "max_batch_size": self.settings.max_batch_size, "batches": dict(self.batches),
+                "max_batch_size": self.settings.max_batch_size,
+                "batches": {**self.batcher.counts, "failed_requests": self.failed_requests},
                 "streams": {"active": self._streams.active, "limit": self._streams.cap}}
 
     @api.get("/v1/models", responses={401: {"model": ErrorResponse}})

@@ -1,0 +1,95 @@
+"""Dynamic batching of generation requests on one replica, formed when the model is free to take them.
+
+Ray Serve's `@serve.batch` closes a batch `batch_wait_timeout_s` after its first request even while the model is
+still busy with the previous one, so under load the requests that pile up behind a running batch are split into
+small batches by arrival time. Here a batch is taken when the model becomes free: everything waiting then goes
+(up to `max_size`), which under load fills every batch. A model that becomes free with fewer than `max_size`
+waiting lingers up to `wait_s` for more, except for a request that arrived while nothing else was waiting or running
+(`wait_when_idle=False`): at low load nobody is coming, and batching then costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Generic, TypeVar
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+
+class Batcher(Generic[Req, Res]):
+    """Collects requests from concurrent callers and runs them in batches through `run_batch`, one at a time.
+
+    Args:
+        run_batch: answers a list of requests with a list of results of the same length, in order (an
+            Exception in a result's place is that request's failure).
+        max_size: most requests per batch.
+        wait_s: how long a batch with room lingers for more requests.
+        wait_when_idle: linger also for a request that finds the batcher idle.
+    """
+
+    def __init__(self, run_batch: Callable[[list[Req]], Awaitable[list[Res | Exception]]], max_size: int,
+                 wait_s: float, wait_when_idle: bool = False):
+        self.run_batch, self.max_size, self.wait_s, self.wait_when_idle = run_batch, max_size, wait_s, wait_when_idle
+        self._waiting: list[tuple[Req, asyncio.Future, bool]] = []  # (request, its future, arrived alone)
+        self._arrived = asyncio.Event()
+        self._running = False
+        self._worker: asyncio.Task | None = None
+        self.counts = {"calls": 0, "requests": 0, "largest": 0, "sent_at_once": 0}
+
+    async def submit(self, request: Req) -> Res | Exception:
+        """Queue `request` and wait for its result (or its exception, returned in its place)."""
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._serve())
+        alone = not self._running and not self._waiting
+        future: asyncio.Future = loop.create_future()
+        self._waiting.append((request, future, alone))
+        self._arrived.set()
+        return await future
+
+    def _take(self) -> list[tuple[Req, asyncio.Future, bool]]:
+        live = [entry for entry in self._waiting if not entry[1].done()]  # callers gone: never run
+        batch, self._waiting = live[: self.max_size], live[self.max_size:]
+        return batch
+
+    async def _linger(self) -> None:
+        """Wait up to `wait_s` while the batch has room, unless its first request came to an idle batcher."""
+        first_alone = self._waiting[0][2]
+        if first_alone and not self.wait_when_idle:
+            return
+        deadline = asyncio.get_running_loop().time() + self.wait_s
+        while len(self._waiting) < self.max_size:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
+
+    async def _serve(self) -> None:
+        while True:
+            if not self._waiting:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            await self._linger()
+            batch = self._take()
+            if not batch:
+                continue
+            self._running = True
+            self.counts["calls"] += 1
+            self.counts["requests"] += len(batch)
+            self.counts["largest"] = max(self.counts["largest"], len(batch))
+            self.counts["sent_at_once"] += sum(1 for _, _, alone in batch if alone and not self.wait_when_idle)
+            try:
+                results: list[Any] = await self.run_batch([request for request, _, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - every request of the batch gets the failure
+                results = [exc] * len(batch)
+            finally:
+                self._running = False
+            for (_, future, _), result in zip(batch, results):
+                if not future.done():
+                    future.set_result(result)

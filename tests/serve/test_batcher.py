@@ -1,0 +1,120 @@
+"""The replica's batcher, on its own: a lone request does not wait, requests that pile up behind a running batch go
+together when the model is free, batches keep their size limit and order, gone callers are never run."""
+
+import asyncio
+
+import pytest
+
+from mentalglm.serve.batcher import Batcher
+
+
+class Model:
+    """A `run_batch` that records each batch and, when `hold` is set, waits for `release`."""
+
+    def __init__(self, hold: bool = False):
+        self.calls: list[list[str]] = []
+        self.hold, self.release, self.started = hold, asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, requests):
+        self.calls.append(list(requests))
+        self.started.set()
+        if self.hold:
+            await self.release.wait()
+        return [f"answer {r}" for r in requests]
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 10))
+
+
+def test_a_lone_request_runs_at_once_even_with_a_long_wait():
+    async def scenario():
+        model = Model()
+        batcher = Batcher(model, max_size=8, wait_s=60.0)
+        assert await batcher.submit("a") == "answer a"  # would take 60 s if it lingered; wait_for allows 10
+        assert await batcher.submit("b") == "answer b"
+        return model, batcher
+
+    model, batcher = run(scenario())
+    assert model.calls == [["a"], ["b"]]
+    assert batcher.counts == {"calls": 2, "requests": 2, "largest": 1, "sent_at_once": 2}
+
+
+def test_requests_that_pile_up_behind_a_batch_go_together_when_the_model_is_free():
+    async def scenario():
+        model = Model(hold=True)
+        batcher = Batcher(model, max_size=4, wait_s=0.0)
+        first = asyncio.ensure_future(batcher.submit("a"))
+        await model.started.wait()
+        rest = [asyncio.ensure_future(batcher.submit(x)) for x in "bcdefg"]
+        await asyncio.sleep(0.05)  # they all arrive while "a" runs
+        model.hold = False
+        model.release.set()
+        return model, batcher, [await first] + [await r for r in rest]
+
+    model, batcher, answers = run(scenario())
+    assert model.calls == [["a"], ["b", "c", "d", "e"], ["f", "g"]]  # full batches, in arrival order
+    assert answers == [f"answer {x}" for x in "abcdefg"]
+    assert batcher.counts["sent_at_once"] == 1 and batcher.counts["largest"] == 4
+
+
+def test_with_wait_when_idle_a_burst_shares_one_batch():
+    async def scenario():
+        model = Model()
+        batcher = Batcher(model, max_size=8, wait_s=0.5, wait_when_idle=True)
+        burst = [asyncio.ensure_future(batcher.submit(x)) for x in "abc"]
+        return model, batcher, [await b for b in burst]
+
+    model, batcher, answers = run(scenario())
+    assert model.calls == [["a", "b", "c"]] and batcher.counts["sent_at_once"] == 0
+
+
+def test_a_caller_that_is_gone_is_never_run():
+    async def scenario():
+        model = Model(hold=True)
+        batcher = Batcher(model, max_size=4, wait_s=0.0)
+        first = asyncio.ensure_future(batcher.submit("a"))
+        await model.started.wait()
+        gone = asyncio.ensure_future(batcher.submit("gone"))
+        kept = asyncio.ensure_future(batcher.submit("kept"))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        model.hold = False
+        model.release.set()
+        return model, [await first, await kept], gone
+
+    model, answers, gone = run(scenario())
+    assert model.calls == [["a"], ["kept"]] and answers == ["answer a", "answer kept"] and gone.cancelled()
+
+
+def test_a_batch_that_raises_answers_every_request_with_the_error():
+    async def boom(requests):
+        raise RuntimeError("model broke")
+
+    async def scenario():
+        batcher = Batcher(boom, max_size=4, wait_s=0.0)
+        return await batcher.submit("a")
+
+    result = run(scenario())
+    assert isinstance(result, RuntimeError) and str(result) == "model broke"
+
+
+@pytest.mark.parametrize("max_size", [1, 3])
+def test_batches_never_exceed_max_size(max_size):
+    async def scenario():
+        model = Model(hold=True)
+        batcher = Batcher(model, max_size=max_size, wait_s=0.0)
+        first = asyncio.ensure_future(batcher.submit("0"))
+        await model.started.wait()
+        rest = [asyncio.ensure_future(batcher.submit(str(i))) for i in range(1, 8)]
+        await asyncio.sleep(0.01)
+        model.hold = False
+        model.release.set()
+        await first
+        for r in rest:
+            await r
+        return model
+
+    model = run(scenario())
+    assert max(len(c) for c in model.calls) == max_size
+    assert [x for c in model.calls for x in c] == [str(i) for i in range(8)]
