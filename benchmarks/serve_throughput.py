@@ -130,6 +130,7 @@ def main() -> None:
         print(f"on / off, requests/s:            {r['wall']}   (target {target}: this ratio)")
         print(f"off / on, p50 latency:           {r['p50']}   (target {target if c == 1 else '-'})")
         print(f"on / off, CPU time per request:  {r['cpu']}")
+    print("where the CPU went (both sides, every concurrency):\n" + tree.breakdown(10))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ still busy with the previous one, so under load the requests that pile up behind
 small batches by arrival time. Here a batch is taken when the model becomes free: everything waiting then goes
 (up to `max_size`), which under load fills every batch. A model that becomes free with fewer than `max_size`
 waiting lingers up to `wait_s` for more, except for a request that arrived while nothing else was waiting or running
-(`wait_when_idle=False`): at low load nobody is coming, and batching then costs nothing.
+and after a batch of one (`wait_when_idle=False`): that is one client at a time, nobody else is coming, and batching
+then costs nothing. After a larger batch its clients are coming back, so the first of them waits for the rest.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Batcher(Generic[Req, Res]):
         self._waiting: list[tuple[Req, asyncio.Future, bool]] = []  # (request, its future, arrived alone)
         self._arrived = asyncio.Event()
         self._running = False
+        self._last_size = 0  # requests in the last batch: how many clients may be about to come back
         self._worker: asyncio.Task | None = None
         self.counts = {"calls": 0, "requests": 0, "largest": 0, "sent_at_once": 0}
 
@@ -53,10 +55,14 @@ class Batcher(Generic[Req, Res]):
         batch, self._waiting = live[: self.max_size], live[self.max_size:]
         return batch
 
+    def _at_once(self) -> bool:
+        """Whether the next batch goes without lingering: its first request found the batcher idle after a batch
+        of at most one, and `wait_when_idle` is off."""
+        return self._waiting[0][2] and self._last_size <= 1 and not self.wait_when_idle
+
     async def _linger(self) -> None:
-        """Wait up to `wait_s` while the batch has room, unless its first request came to an idle batcher."""
-        first_alone = self._waiting[0][2]
-        if first_alone and not self.wait_when_idle:
+        """Wait up to `wait_s` while the batch has room, unless it goes at once (`_at_once`)."""
+        if self._at_once():
             return
         deadline = asyncio.get_running_loop().time() + self.wait_s
         while len(self._waiting) < self.max_size:
@@ -75,6 +81,7 @@ class Batcher(Generic[Req, Res]):
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
+            at_once = self._at_once()
             await self._linger()
             batch = self._take()
             if not batch:
@@ -83,7 +90,8 @@ class Batcher(Generic[Req, Res]):
             self.counts["calls"] += 1
             self.counts["requests"] += len(batch)
             self.counts["largest"] = max(self.counts["largest"], len(batch))
-            self.counts["sent_at_once"] += sum(1 for _, _, alone in batch if alone and not self.wait_when_idle)
+            self.counts["sent_at_once"] += len(batch) if at_once else 0
+            self._last_size = len(batch)
             try:
                 results: list[Any] = await self.run_batch([request for request, _, _ in batch])
             except Exception as exc:  # noqa: BLE001 - every request of the batch gets the failure

@@ -58,6 +58,23 @@ def test_requests_that_pile_up_behind_a_batch_go_together_when_the_model_is_free
     assert batcher.counts["sent_at_once"] == 1 and batcher.counts["largest"] == 4
 
 
+def test_after_a_larger_batch_the_first_client_back_waits_for_the_others():
+    async def scenario():
+        model = Model()
+        batcher = Batcher(model, max_size=8, wait_s=2.0)
+        first = [asyncio.ensure_future(batcher.submit(x)) for x in "abc"]  # all queued before the first batch
+        for f in first:
+            await f
+        back = asyncio.ensure_future(batcher.submit("d"))  # the batcher is idle, but its last batch had three
+        await asyncio.sleep(0.05)
+        late = asyncio.ensure_future(batcher.submit("e"))
+        return model, batcher, [await back, await late]
+
+    model, batcher, answers = run(scenario())
+    assert model.calls == [["a", "b", "c"], ["d", "e"]] and answers == ["answer d", "answer e"]
+    assert batcher.counts["sent_at_once"] == 3  # the first batch went without lingering; "d" lingered
+
+
 def test_with_wait_when_idle_a_burst_shares_one_batch():
     async def scenario():
         model = Model()
