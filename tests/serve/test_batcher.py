@@ -40,21 +40,30 @@ def test_a_lone_request_runs_at_once_even_with_a_long_wait():
     assert batcher.counts == {"calls": 2, "requests": 2, "largest": 1, "sent_at_once": 2}
 
 
-def test_requests_that_pile_up_behind_a_batch_go_together_when_the_model_is_free():
-    async def scenario():
-        model = Model(hold=True)
-        batcher = Batcher(model, max_size=4, wait_s=0.0)
-        first = asyncio.ensure_future(batcher.submit("a"))
-        await model.started.wait()
-        rest = [asyncio.ensure_future(batcher.submit(x)) for x in "bcdefg"]
-        await asyncio.sleep(0.05)  # they all arrive while "a" runs
-        model.hold = False
-        model.release.set()
-        return model, batcher, [await first] + [await r for r in rest]
+async def _behind_a_running_batch(max_size: int, later: str, before_release=None):
+    """Submit "a"; while it runs, submit each of `later`; call `before_release(their futures)`; let the model go.
 
-    model, batcher, answers = run(scenario())
+    Returns:
+        (model, batcher, the futures of "a" and of `later`, all settled).
+    """
+    model = Model(hold=True)
+    batcher = Batcher(model, max_size=max_size, wait_s=0.0)
+    first = asyncio.ensure_future(batcher.submit("a"))
+    await model.started.wait()
+    rest = [asyncio.ensure_future(batcher.submit(x)) for x in later]
+    await asyncio.sleep(0.05)  # they all arrive while "a" runs
+    if before_release:
+        before_release(rest)
+    model.hold = False
+    model.release.set()
+    await asyncio.gather(first, *rest, return_exceptions=True)
+    return model, batcher, [first, *rest]
+
+
+def test_requests_that_pile_up_behind_a_batch_go_together_when_the_model_is_free():
+    model, batcher, futures = run(_behind_a_running_batch(4, "bcdefg"))
     assert model.calls == [["a"], ["b", "c", "d", "e"], ["f", "g"]]  # full batches, in arrival order
-    assert answers == [f"answer {x}" for x in "abcdefg"]
+    assert [f.result() for f in futures] == [f"answer {x}" for x in "abcdefg"]
     assert batcher.counts["sent_at_once"] == 1 and batcher.counts["largest"] == 4
 
 
@@ -87,21 +96,9 @@ def test_with_wait_when_idle_a_burst_shares_one_batch():
 
 
 def test_a_caller_that_is_gone_is_never_run():
-    async def scenario():
-        model = Model(hold=True)
-        batcher = Batcher(model, max_size=4, wait_s=0.0)
-        first = asyncio.ensure_future(batcher.submit("a"))
-        await model.started.wait()
-        gone = asyncio.ensure_future(batcher.submit("gone"))
-        kept = asyncio.ensure_future(batcher.submit("kept"))
-        await asyncio.sleep(0.01)
-        gone.cancel()
-        model.hold = False
-        model.release.set()
-        return model, [await first, await kept], gone
-
-    model, answers, gone = run(scenario())
-    assert model.calls == [["a"], ["kept"]] and answers == ["answer a", "answer kept"] and gone.cancelled()
+    model, _, (first, gone, kept) = run(_behind_a_running_batch(4, "gk", lambda rest: rest[0].cancel()))
+    assert model.calls == [["a"], ["k"]] and gone.cancelled()
+    assert (first.result(), kept.result()) == ("answer a", "answer k")
 
 
 def test_a_batch_that_raises_answers_every_request_with_the_error():
@@ -118,20 +115,6 @@ def test_a_batch_that_raises_answers_every_request_with_the_error():
 
 @pytest.mark.parametrize("max_size", [1, 3])
 def test_batches_never_exceed_max_size(max_size):
-    async def scenario():
-        model = Model(hold=True)
-        batcher = Batcher(model, max_size=max_size, wait_s=0.0)
-        first = asyncio.ensure_future(batcher.submit("0"))
-        await model.started.wait()
-        rest = [asyncio.ensure_future(batcher.submit(str(i))) for i in range(1, 8)]
-        await asyncio.sleep(0.01)
-        model.hold = False
-        model.release.set()
-        await first
-        for r in rest:
-            await r
-        return model
-
-    model = run(scenario())
+    model, _, _ = run(_behind_a_running_batch(max_size, "bcdefgh"))
     assert max(len(c) for c in model.calls) == max_size
-    assert [x for c in model.calls for x in c] == [str(i) for i in range(8)]
+    assert [x for c in model.calls for x in c] == list("abcdefgh")
