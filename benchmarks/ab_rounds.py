@@ -148,3 +148,11 @@ def side_table(rounds: Sequence[Round], unit: str, per: float = 1000.0) -> str:
         lines.append(f"{side:<28}{len(mine):>7}{statistics.median(r.rate for r in mine):>14.2f}"
                      f"{statistics.median(r.cpu_per_unit for r in mine) * per:>24.3f}")
     return "\n".join(lines)
+
+
+def round_table(rounds: Sequence[Round], unit: str, per: float = 1000.0) -> str:
+    """Every round in the order it ran: side, work, wall seconds, CPU seconds and CPU seconds per `per` units."""
+    lines = [f"{'#':>3} {'side':<28}{unit:>10}{'wall s':>9}{'CPU s':>9}{f'CPU s / {per:g}':>14}"]
+    for i, r in enumerate(rounds, 1):
+        lines.append(f"{i:>3} {r.side:<28}{r.work:>10g}{r.wall_s:>9.2f}{r.cpu_s:>9.2f}{r.cpu_per_unit * per:>14.3f}")
+    return "\n".join(lines)

@@ -6,8 +6,8 @@ Both sides train the same model (random-weight GLM-4-9B-architecture preset, tok
 same length-grouped batches, with AdamW, fp32, the same torch thread count, and run side by side in one process:
 the plain loop in this process, `mentalglm train`'s recipe (`LoraRecipe`: model, data, DeepSpeed engine) in one Ray
 Train worker of the local cluster the project starts (`mentalglm.ray_cluster`). After warm-up steps on both, they
-take turns in short rounds of `--steps` optimizer steps (benchmarks/ab_rounds.py: A B B A ...; the idle side waits
-on a file). Per round: tokens/s over wall time, and the CPU time of the side's processes: this process alone for
+take turns in short rounds of `--steps` optimizer steps (benchmarks/ab_rounds.py: A B B A ...; the idle side blocks
+on a pipe). Per round: tokens/s over wall time, and the CPU time of the side's processes: this process alone for
 the plain loop; this process and every Ray process under it (GCS, raylet, agents, the Train controller and worker)
 for Ray Train. The target (Ray Train >= 0.95 x the plain loop) uses the CPU-time ratio; the wall-clock ratio is
 printed beside it. `--ray-defaults` starts Ray as `ray.init` would by default (dashboard on, workers at nice 15),
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from ab_rounds import ProcessTree, compare, interleave, side_table  # noqa: E402
+from ab_rounds import ProcessTree, compare, interleave, round_table, side_table  # noqa: E402
 
 
 def prepare(work: Path, preset: str) -> tuple[str, Path, Path]:
@@ -99,12 +99,13 @@ class PlainLoop:
 
 
 def gated_recipe_loop(config: dict) -> None:
-    """Ray Train worker: `mentalglm train`'s recipe set up as usual, then `steps` optimizer steps each time the
-    driver writes `go_<k>`, answering with `done_<k>` (the tokens trained on); ends at `stop`."""
+    """Ray Train worker: `mentalglm train`'s recipe set up as usual, then, for each line the driver writes to the
+    `go` pipe (a number of optimizer steps), that many steps, answered on the `done` pipe with the tokens trained
+    on; ends when the driver closes `go`. Both sides block on the pipes, so waiting costs no CPU."""
     import torch
 
     from mentalglm.data.batching import collate
-    from mentalglm.train.loop import _loss_sum, _to
+    from mentalglm.train.loop import _epoch_batches, _loss_sum, _to
     from mentalglm.train.recipe import LoraRecipe
 
     gate = Path(config["gate"])
@@ -112,31 +113,27 @@ def gated_recipe_loop(config: dict) -> None:
     recipe.setup()
     engine = recipe.engine
     engine.train()
-    from mentalglm.train.loop import _epoch_batches
-
     batches = _epoch_batches(recipe.lengths, recipe.cfg, 0, 0, 1)
-    position, k = 0, 0
-    while not (gate / "stop").exists():
-        if not (gate / f"go_{k}").exists():
-            time.sleep(0.02)
-            continue
-        steps = int((gate / f"go_{k}").read_text())
-        tokens = 0
-        for _ in range(steps * recipe.cfg.train.grad_accum):
-            batch = _to(collate([recipe.train_ex[j] for j in batches[position % len(batches)]],
-                                recipe.tokenizer.pad_token_id), recipe.device)
-            position += 1
-            loss_sum, count = _loss_sum(engine, batch)
-            engine.backward(loss_sum / count.clamp(min=1))
-            engine.step()
-            tokens += int(batch["attention_mask"].sum())
-        torch.cuda.synchronize() if torch.cuda.is_available() else None
-        (gate / f"done_{k}").write_text(str(tokens))
-        k += 1
+    position = 0
+    (gate / "ready").write_text("")
+    with open(gate / "go") as go, open(gate / "done", "w") as done:
+        for line in go:
+            tokens = 0
+            for _ in range(int(line) * recipe.cfg.train.grad_accum):
+                batch = _to(collate([recipe.train_ex[j] for j in batches[position % len(batches)]],
+                                    recipe.tokenizer.pad_token_id), recipe.device)
+                position += 1
+                loss_sum, count = _loss_sum(engine, batch)
+                engine.backward(loss_sum / count.clamp(min=1))
+                engine.step()
+                tokens += int(batch["attention_mask"].sum())
+            torch.cuda.synchronize() if torch.cuda.is_available() else None
+            done.write(f"{tokens}\n")
+            done.flush()
 
 
 class RayTrainSide:
-    """The Ray Train worker of `gated_recipe_loop`, run in a background thread and stepped through its gate."""
+    """The Ray Train worker of `gated_recipe_loop`, run in a background thread and stepped through its pipes."""
 
     def __init__(self, cfg, gate: Path):
         from ray.train import RunConfig, ScalingConfig
@@ -146,7 +143,8 @@ class RayTrainSide:
         from mentalglm.train.trainer import resolve_paths
 
         cfg = resolve_paths(cfg)
-        self.gate, self.k = gate, 0
+        os.mkfifo(gate / "go")
+        os.mkfifo(gate / "done")
         env = {"TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(cfg.scaling.cpus_per_worker),
                "DS_ACCELERATOR": "cpu"}
         loop = {"cfg": cfg.model_dump(mode="json"), "deepspeed": read_deepspeed_config(cfg), "fingerprint": "bench"}
@@ -158,20 +156,23 @@ class RayTrainSide:
                                  worker_runtime_env={"env_vars": env}))
         self.thread = threading.Thread(target=self.trainer.fit, daemon=True)
         self.thread.start()
+        while not (gate / "ready").exists():  # set-up, before anything is measured
+            if not self.thread.is_alive():
+                raise RuntimeError("the Ray Train worker ended before its set-up finished; see Ray's session logs")
+            time.sleep(0.1)
+        self.go, self.done = open(gate / "go", "w"), open(gate / "done")  # the worker opens them in this order
 
     def steps(self, n: int) -> int:
-        (self.gate / f"go_{self.k}").write_text(str(n))
-        done = self.gate / f"done_{self.k}"
-        while not done.exists():
-            if not self.thread.is_alive():
-                raise RuntimeError("the Ray Train worker ended early; see Ray's session logs")
-            time.sleep(0.005)
-        time.sleep(0.01)  # the file is written in one call; let it land
-        self.k += 1
-        return int(done.read_text())
+        self.go.write(f"{n}\n")
+        self.go.flush()
+        answer = self.done.readline()
+        if not answer:
+            raise RuntimeError("the Ray Train worker ended early; see Ray's session logs")
+        return int(answer)
 
     def stop(self) -> None:
-        (self.gate / "stop").write_text("")
+        self.go.close()
+        self.done.close()
         self.thread.join(timeout=120)
 
 
@@ -198,6 +199,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4, help="steps on each side before the rounds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--show-rounds", action="store_true", help="print every round, in the order they ran")
     parser.add_argument("--ray-defaults", action="store_true",
                         help="start Ray with ray.init's defaults (dashboard, workers at nice 15), not the project's")
     args = parser.parse_args()
@@ -243,6 +245,8 @@ def main() -> None:
           f"{args.rounds} rounds of {args.steps} steps per side after {args.warmup} warm-up steps, "
           f"Ray: {'ray.init defaults' if args.ray_defaults else 'the project local cluster'}")
     print(side_table(rounds, "tokens"))
+    if args.show_rounds:
+        print(round_table(rounds, "tokens"))
     print(f"Ray Train / plain, CPU time per token:  {cpu}   (target >= 0.95: this ratio)")
     print(f"Ray Train / plain, wall-clock tokens/s: {wall}")
     print("where the Ray side's CPU went:\n" + ray_tree.breakdown())

@@ -60,9 +60,10 @@ class ServeSection(Strict):
     backend: Literal["transformers", "vllm"] = Field("transformers", description="vllm: GPU only, see VllmSection")
     merge_adapter: bool = Field(True, description="merge LoRA into the weights at load (faster answers)")
     max_batch_size: int = Field(8, ge=1, description="dynamic batching: most requests per generate call; 1 = off")
-    batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch with room waits for more "
-                                        "requests once the model is free (requests that arrive while a batch runs "
-                                        "are taken together when it ends)")
+    batch_wait_timeout_s: float = Field(0.05, ge=0, description="longest a free model waits for the requests it "
+                                        "expects (the clients of the batch that just ended, plus those waiting); "
+                                        "it goes as soon as they are there. Requests that arrive while a batch "
+                                        "runs are taken together when it ends")
     batch_wait_when_idle: bool = Field(False, description="true: a request that finds the replica idle also waits "
                                        "batch_wait_timeout_s for company (suits bursty traffic, where the first "
                                        "request of a burst should wait for the rest); false: it runs at once, so "

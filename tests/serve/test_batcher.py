@@ -84,6 +84,49 @@ def test_after_a_larger_batch_the_first_client_back_waits_for_the_others():
     assert batcher.counts["sent_at_once"] == 3  # the first batch went without lingering; "d" lingered
 
 
+def test_a_free_model_goes_as_soon_as_the_clients_of_its_last_batch_are_back():
+    async def scenario():
+        model = Model()
+        batcher = Batcher(model, max_size=8, wait_s=5.0)
+        for f in [asyncio.ensure_future(batcher.submit(x)) for x in "abc"]:
+            await f
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        back = [asyncio.ensure_future(batcher.submit(x)) for x in "def"]  # the three clients, back
+        answers = [await b for b in back]
+        return model, answers, loop.time() - start
+
+    model, answers, took = run(scenario())
+    # three were expected back: the batch went with them, not after wait_s (5 s), though it had room for eight
+    assert model.calls == [["a", "b", "c"], ["d", "e", "f"]] and answers == ["answer d", "answer e", "answer f"]
+    assert took < 1.0
+
+
+def test_cohorts_merge_the_clients_of_the_batch_that_ended_join_those_that_waited_behind_it():
+    async def scenario():
+        model = Model(hold=True)
+        batcher = Batcher(model, max_size=8, wait_s=5.0)
+        cohort_a = [asyncio.ensure_future(batcher.submit(x)) for x in "ab"]
+        await model.started.wait()
+        cohort_b = [asyncio.ensure_future(batcher.submit(x)) for x in "cd"]  # wait behind the running batch
+        await asyncio.sleep(0.05)
+        model.hold = False
+        model.release.set()
+        for f in cohort_a:
+            await f
+        await asyncio.sleep(0.05)  # the clients of the first batch take a moment to come back
+        start = asyncio.get_running_loop().time()
+        again = [asyncio.ensure_future(batcher.submit(x)) for x in "ef"]
+        answers = [await f for f in cohort_b + again]
+        return model, answers, asyncio.get_running_loop().time() - start
+
+    model, answers, took = run(scenario())
+    # without lingering for them, "c d" would run alone and "e f" would wait behind it: two half-full batches
+    assert model.calls == [["a", "b"], ["c", "d", "e", "f"]]
+    assert answers == [f"answer {x}" for x in "cdef"]
+    assert took < 1.0  # four were expected (two back, two waiting): the batch went when they were there
+
+
 def test_with_wait_when_idle_a_burst_shares_one_batch():
     async def scenario():
         model = Model()
