@@ -104,15 +104,13 @@ def gated_recipe_loop(config: dict) -> None:
     on; ends when the driver closes `go`. Both sides block on the pipes, so waiting costs no CPU."""
     import torch
 
-    from mentalglm.data.batching import collate
-    from mentalglm.train.loop import _epoch_batches, _loss_sum, _to
+    from mentalglm.train.loop import _epoch_batches
     from mentalglm.train.recipe import LoraRecipe
 
     gate = Path(config["gate"])
     recipe = LoraRecipe(config["loop"])
     recipe.setup()
-    engine = recipe.engine
-    engine.train()
+    recipe.engine.train()
     batches = _epoch_batches(recipe.lengths, recipe.cfg, 0, 0, 1)
     position = 0
     (gate / "ready").write_text("")
@@ -120,13 +118,8 @@ def gated_recipe_loop(config: dict) -> None:
         for line in go:
             tokens = 0
             for _ in range(int(line) * recipe.cfg.train.grad_accum):
-                batch = _to(collate([recipe.train_ex[j] for j in batches[position % len(batches)]],
-                                    recipe.tokenizer.pad_token_id), recipe.device)
+                tokens += recipe.micro_step(batches[position % len(batches)])[2]  # what `mentalglm train` runs
                 position += 1
-                loss_sum, count = _loss_sum(engine, batch)
-                engine.backward(loss_sum / count.clamp(min=1))
-                engine.step()
-                tokens += int(batch["attention_mask"].sum())
             torch.cuda.synchronize() if torch.cuda.is_available() else None
             done.write(f"{tokens}\n")
             done.flush()

@@ -18,13 +18,15 @@ ACCELERATOR_PREFIX = "accelerator_type:"
 
 @dataclass(frozen=True)
 class NodeShape:
-    """One node type: its resources and how many of it the autoscaler may run."""
+    """One node type: its resources, how many of it the autoscaler may run, and its cloud instance type (AWS
+    `InstanceType`, GCP `machineType`) when the file names one."""
 
     name: str
     cpus: int
     gpus: int
     accelerator: str | None
     max_nodes: int
+    instance_type: str | None = None
 
     def holds(self, cpus: float, gpus: float) -> int:
         """How many bundles of (`cpus`, `gpus`) one node of this type holds."""
@@ -69,7 +71,10 @@ def load_cluster_shape(path: str | Path) -> ClusterShape:
         accelerator = next((k[len(ACCELERATOR_PREFIX):] for k in resources if k.startswith(ACCELERATOR_PREFIX)),
                            None)
         count = 1 if name == raw.get("head_node_type") else min(int(spec.get("max_workers", 0)), overall)
-        nodes.append(NodeShape(name, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)), accelerator, count))
+        node_config = spec.get("node_config") or {}
+        instance = node_config.get("InstanceType") or node_config.get("machineType")
+        nodes.append(NodeShape(name, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)), accelerator, count,
+                               instance))
     return ClusterShape(path, tuple(nodes))
 
 

@@ -17,6 +17,7 @@ def test_shape_is_read_from_cluster_yaml():
     assert (nodes["head"].gpus, nodes["head"].max_nodes) == (0, 1)
     worker = nodes["gpu_worker"]
     assert (worker.cpus, worker.gpus, worker.accelerator, worker.max_nodes) == (90, 8, "A100", 4)
+    assert worker.instance_type == "p4d.24xlarge"  # the planner reads the GPU model from it
 
 
 @pytest.mark.parametrize("bundles, cpus, gpus, accelerator, capacity", [

@@ -25,8 +25,12 @@ def check_model_path(name_or_path: str, marker: str = "config.json") -> None:
                              "create one with `mentalglm model init configs/model/tiny.yaml`")
 
 
-def load_tokenizer(cfg: ModelConfig):
+def load_tokenizer(cfg: ModelConfig, local_only: bool = False):
     """The tokenizer of `cfg`, left-padding (for batched generation).
+
+    Args:
+        cfg: the model section.
+        local_only: never download: a hub id loads only from the local cache.
 
     Raises:
         ModelLoadError: naming `model.name_or_path`.
@@ -35,7 +39,8 @@ def load_tokenizer(cfg: ModelConfig):
 
     check_model_path(cfg.name_or_path, "tokenizer_config.json")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code,
+                                                  local_files_only=local_only)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model.name_or_path: cannot load tokenizer from {cfg.name_or_path} ({exc})") from None
     if tokenizer.pad_token is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mentalglm.cluster_shape import load_cluster_shape
 from mentalglm.config import ConfigError
 
 GIB = 1024**3
@@ -69,25 +70,14 @@ def gpu_named(name: str, key: str = "plan.gpu") -> Gpu:
 
 
 def _cluster_gpu(cluster: Path, accelerator: str | None) -> tuple[Gpu, str] | None:
-    import yaml
-
-    try:
-        raw = yaml.safe_load(Path(cluster).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"ray.cluster: cannot read {cluster} ({exc})") from None
-    for name, spec in (raw.get("available_node_types") or {}).items():
-        resources = spec.get("resources") or {}
-        if not resources.get("GPU"):
+    for node in load_cluster_shape(cluster).nodes:
+        if not node.gpus or (accelerator and node.accelerator and node.accelerator != accelerator):
             continue
-        node_accel = next((k.split(":", 1)[1] for k in resources if k.startswith("accelerator_type:")), None)
-        if accelerator and node_accel and node_accel != accelerator:
-            continue
-        instance = (spec.get("node_config") or {}).get("InstanceType") or (spec.get("node_config") or {}).get(
-            "machineType")
-        if instance in INSTANCE_GPUS:
-            return GPUS[INSTANCE_GPUS[instance]], f"{cluster} node type {name} ({instance})"
-        if node_accel:
-            return gpu_named(node_accel, f"{cluster}: {name}"), f"{cluster} node type {name} (accelerator_type:{node_accel})"
+        if node.instance_type in INSTANCE_GPUS:
+            return GPUS[INSTANCE_GPUS[node.instance_type]], f"{cluster} node type {node.name} ({node.instance_type})"
+        if node.accelerator:
+            return (gpu_named(node.accelerator, f"{cluster}: {node.name}"),
+                    f"{cluster} node type {node.name} (accelerator_type:{node.accelerator})")
     return None
 
 

@@ -92,12 +92,12 @@ def _bf16(cfg: TrainConfig, gpu: Gpu | None) -> bool:
 
 
 def _tokenizer(cfg: TrainConfig) -> Any | None:
-    from transformers import AutoTokenizer
+    """The model's tokenizer when it is on this machine (a folder or the local cache), else None."""
+    from mentalglm.model.loading import ModelLoadError, load_tokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code,
-                                             local_files_only=True)
-    except (OSError, ValueError):
+        return load_tokenizer(cfg.model, local_only=True)
+    except ModelLoadError:
         return None
 
 
@@ -117,8 +117,6 @@ def count_data(cfg: TrainConfig) -> tuple[DataTokens | None, str]:
     if tokenizer is not None:
         from mentalglm.data.encoded import encoded_split
 
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
         encoded = encoded_split(cfg.data.dir, "train", cfg.data.tasks, tokenizer, tok.max_seq_len,
                                 tok.min_post_chars)
         return data_tokens(list(encoded.lengths), "counted with the model's tokenizer"), ""

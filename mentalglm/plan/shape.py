@@ -14,6 +14,7 @@ from typing import Any
 from mentalglm.config import ConfigError
 from mentalglm.config.schema import ModelConfig
 from mentalglm.config.train import LoraSection
+from mentalglm.train.lora import check_target_modules
 
 # hub id -> the folder under configs/model/ holding its config.json
 REFERENCE_CONFIGS = {"THUDM/glm-4-9b-chat-hf": "glm-4-9b-chat-hf", "zai-org/glm-4-9b-chat-hf": "glm-4-9b-chat-hf"}
@@ -92,24 +93,40 @@ def _attach_lora(skeleton: Any, lora: LoraSection) -> Any:
                                                    task_type="CAUSAL_LM"))
 
 
+# Shapes already counted in this process, by what they depend on: a sweep's trials mostly share one (a 9B build
+# takes seconds).
+_SHAPES: dict[tuple, ModelShape] = {}
+
+
 def model_shape(model: ModelConfig, lora: LoraSection, persistence_threshold: int = 100_000) -> ModelShape:
-    """Build `model` on the meta device, attach `lora`, and count.
+    """Build `model` on the meta device, attach `lora`, and count (once per architecture, LoRA rank and targets,
+    and threshold in a process).
 
     Raises:
         ConfigError: the model config cannot be read, or a LoRA target module is not in the model.
     """
+    config, source = load_model_config(model)
+    key = (config.to_json_string(), source, model.trust_remote_code, lora.r, tuple(lora.target_modules),
+           persistence_threshold)
+    if key not in _SHAPES:
+        _SHAPES[key] = _count_shape(config, source, model.trust_remote_code, lora, persistence_threshold)
+    return _SHAPES[key]
+
+
+def _count_shape(config: Any, source: str, trust_remote_code: bool, lora: LoraSection,
+                 persistence_threshold: int) -> ModelShape:
     import torch
     from transformers import AutoModelForCausalLM
 
-    config, source = load_model_config(model)
     with torch.device("meta"):
-        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=model.trust_remote_code)
+        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     total = sum(p.numel() for p in skeleton.parameters())
     embedding = skeleton.get_input_embeddings().weight.numel()
     matmul = sum(m.weight.numel() for m in skeleton.modules() if isinstance(m, torch.nn.Linear))
     head = skeleton.get_output_embeddings().weight.numel()
     largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in skeleton.modules())
     small = sum(p.numel() for p in skeleton.parameters() if p.numel() < persistence_threshold)
+    check_target_modules(skeleton, lora.target_modules)
     try:
         peft_model = _attach_lora(skeleton, lora)
     except ValueError as exc:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mentalglm.config import ConfigError
 from mentalglm.config.train import LoraSection
 
 
@@ -21,6 +22,19 @@ def linear_module_names(model: Any) -> dict[str, list[tuple[int, int]]]:
         if isinstance(module, torch.nn.Linear) and not name.endswith("lm_head"):
             found.setdefault(name.rsplit(".", 1)[-1], []).append((module.in_features, module.out_features))
     return found
+
+
+def check_target_modules(model: Any, target_modules: list[str]) -> None:
+    """Fail unless every LoRA target is the leaf name of a Linear layer of `model` (a meta-device skeleton will do).
+
+    Raises:
+        ConfigError: naming lora.target_modules, the unknown names and the model's Linear layers.
+    """
+    layers = linear_module_names(model)
+    unknown = [t for t in target_modules if t not in layers]
+    if unknown:
+        raise ConfigError(f"lora.target_modules: {unknown} not in {type(model).__name__}; its Linear layers "
+                          f"are {sorted(layers)}")
 
 
 def expected_trainable_parameters(model: Any, lora: LoraSection) -> int:

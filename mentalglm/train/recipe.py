@@ -127,6 +127,15 @@ class LoraRecipe:
                              f"workers x micro_batch_size {cfg.train.micro_batch_size} x grad_accum "
                              f"{cfg.train.grad_accum}")
 
+    def micro_step(self, indices: list[int]) -> tuple[Any, Any, int]:
+        """One micro-batch of the training examples at `indices`: forward, backward and DeepSpeed's step (an
+        optimizer step at the accumulation boundary). Returns (summed loss, target tokens, real tokens)."""
+        batch = _to(collate([self.train_ex[j] for j in indices], self.tokenizer.pad_token_id), self.device)
+        loss_sum, n = _loss_sum(self.engine, batch)
+        self.engine.backward(loss_sum / n.clamp(min=1))
+        self.engine.step()
+        return loss_sum.detach(), n, int(batch["attention_mask"].sum())
+
     def train_epoch(self) -> bool:
         """Train from the current position to the end of the epoch (or of the run); report where due. Returns
         True when the run is over (finished, or stopped at `train.stop_after_step`)."""
@@ -136,13 +145,10 @@ class LoraRecipe:
         batches = _epoch_batches(self.lengths, cfg, state.epoch, self.rank, self.world)
         for i in range(state.step_in_epoch * cfg.train.grad_accum, len(batches)):
             torch.manual_seed(hash((cfg.run.seed, self.rank, state.epoch, i)) % (2**31))
-            batch = _to(collate([self.train_ex[j] for j in batches[i]], self.tokenizer.pad_token_id), self.device)
             boundary = engine.is_gradient_accumulation_boundary()
-            loss_sum, n = _loss_sum(engine, batch)
-            engine.backward(loss_sum / n.clamp(min=1))
-            engine.step()
-            self.window.loss += torch.stack([loss_sum.detach().double(), n.double()])
-            self.window.tokens += int(batch["attention_mask"].sum())
+            loss_sum, n, tokens = self.micro_step(batches[i])
+            self.window.loss += torch.stack([loss_sum.double(), n.double()])
+            self.window.tokens += tokens
             if not boundary:
                 continue
             state.global_step += 1

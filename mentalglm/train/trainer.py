@@ -63,10 +63,12 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
     """
     ds = read_deepspeed_config(cfg)
     runs_at_once(cfg.ray, cfg.scaling)
-    if cfg.scaling.use_gpu and cfg.plan.check:
+    planned = cfg.scaling.use_gpu and cfg.plan.check
+    if planned:
         from mentalglm.plan import preflight_plan
 
-        preflight_plan(cfg, ds)  # memory per GPU against the worker type's, on the meta device: seconds
+        # memory per GPU against the worker type's, on the meta device (seconds); checks the LoRA targets too
+        preflight_plan(cfg, ds)
     from mentalglm.data.io import DataError
     from mentalglm.data.split_records import split_records
 
@@ -82,7 +84,7 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from mentalglm.model.loading import ModelLoadError, check_model_path
-    from mentalglm.train.lora import adapter_settings, linear_module_names
+    from mentalglm.train.lora import adapter_settings, check_target_modules
 
     try:
         check_model_path(cfg.model.name_or_path)
@@ -90,13 +92,10 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
                                                   trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError, ModelLoadError) as exc:
         raise ConfigError(f"model.name_or_path: cannot load {cfg.model.name_or_path} ({exc})") from None
-    with torch.device("meta"):  # shapes only: no memory, even for a 9B model
-        skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)
-    layers = linear_module_names(skeleton)
-    unknown = [t for t in cfg.lora.target_modules if t not in layers]
-    if unknown:
-        raise ConfigError(f"lora.target_modules: {unknown} not in {type(skeleton).__name__}; its Linear layers "
-                          f"are {sorted(layers)}")
+    if not planned:  # the plan built the same skeleton
+        with torch.device("meta"):  # shapes only: no memory, even for a 9B model
+            skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)
+        check_target_modules(skeleton, cfg.lora.target_modules)
     if cfg.train.init_adapter:
         try:
             have = adapter_settings(publish.resolve_adapter(cfg.train.init_adapter))

@@ -23,6 +23,14 @@ def _meta_model(config_dir):
         return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(config_dir))
 
 
+def test_shapes_are_counted_once_per_architecture_rank_and_targets():
+    model = ModelConfig(name_or_path="THUDM/glm-4-9b-chat-hf")
+    first = model_shape(model, LoraSection(r=16, alpha=32, dropout=0.05))
+    assert model_shape(model, LoraSection(r=16, alpha=8, dropout=0.0)) is first  # alpha, dropout: same shape
+    other = model_shape(model, LoraSection(r=8, alpha=32))
+    assert other is not first and other.lora_params * 2 == first.lora_params
+
+
 def test_glm4_9b_shape_counts_exactly_from_the_shipped_config():
     shape = model_shape(ModelConfig(name_or_path="THUDM/glm-4-9b-chat-hf"), LoraSection(r=16, alpha=32))
     assert shape.source.endswith("configs/model/glm-4-9b-chat-hf/config.json (shipped reference shape)")
