@@ -31,7 +31,7 @@ browser:
 
 # Every test: the fault-tolerance ones (stop/resume, a killed worker, an interrupted sweep) and ZeRO-3 included.
 test: install browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 # The quick loop for development: everything but the tests marked slow.
 test-fast: install

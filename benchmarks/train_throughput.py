@@ -1,6 +1,6 @@
 """Training throughput: a plain single-process PEFT loop vs Ray Train + DeepSpeed (1 worker), same everything.
 
-    python benchmarks/train_throughput.py [--preset small] [--rounds 6] [--steps 8] [--threads 2] [--batch-size 4]
+    python benchmarks/train_throughput.py [--preset small] [--rounds 10] [--steps 12] [--threads 2] [--batch-size 4] [--show-rounds]
 
 Both sides train the same model (random-weight GLM-4-9B-architecture preset, tokenizer trained on the data) on the
 same length-grouped batches, with AdamW, fp32, the same torch thread count, and run side by side in one process:
@@ -187,8 +187,8 @@ def padding(cfg, batch_size: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small", choices=["tiny", "small", "glm4-0414"])
-    parser.add_argument("--rounds", type=int, default=6, help="rounds per side (>= 5 for the median)")
-    parser.add_argument("--steps", type=int, default=8, help="optimizer steps per round")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds per side (>= 5 for the median)")
+    parser.add_argument("--steps", type=int, default=12, help="optimizer steps per round")
     parser.add_argument("--warmup", type=int, default=4, help="steps on each side before the rounds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4)

@@ -1,5 +1,5 @@
 """The local cluster the project starts (`mentalglm.ray_cluster.ensure_ray`): training workers at niceness 0, no
-dashboard unless the config asks for one."""
+dashboard unless the config asks for one, no preemption watcher."""
 
 import threading
 import time
@@ -54,6 +54,8 @@ def test_training_workers_run_at_niceness_0_and_no_dashboard_starts(tiny_model_d
     api = [cmd for cmd, _ in seen.values() if "dashboard/dashboard.py" in cmd]
     assert all("--modules-to-load=UsageStatsHead" in cmd and "--disable-frontend" in cmd for cmd in api)
     assert not dashboard_url
+    # nor Ray Train's preemption watcher, an actor that polls the node's drain state: nothing drains one's own machine
+    assert not [cmd for cmd, _ in seen.values() if "PreemptionWatcher" in cmd]
 
 
 def test_the_dashboard_starts_when_asked_for():
