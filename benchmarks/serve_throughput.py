@@ -3,8 +3,8 @@
     python benchmarks/serve_throughput.py [--preset small] [--concurrency 1 16] [--tokens 32] [--batch 16]
 
 Both services run at once on the local cluster the project starts, the same random-weight preset through the real
-stack (Ray Serve HTTP proxy, FastAPI ingress, `@serve.batch`), one replica each with all of this machine's threads:
-"on" is `max_batch_size: --batch`, "off" is `max_batch_size: 1`, at route prefixes /on and /off. At each
+stack (Ray Serve HTTP proxy, FastAPI ingress, the replica's `Batcher`), one replica each with all of this machine's
+threads: "on" is `max_batch_size: --batch`, "off" is `max_batch_size: 1`, at route prefixes /on and /off. At each
 concurrency they take turns in short rounds (benchmarks/ab_rounds.py: A B B A ...), each round sending
 `--per-round` x max(concurrency, 4) requests of the data's val split to /v1/chat/completions with max_tokens =
 min_tokens = --tokens, so every answer has the same length on both sides. Per pair of rounds: the ratio of
