@@ -1,6 +1,7 @@
 """Training throughput: a plain single-process PEFT loop vs Ray Train + DeepSpeed (1 worker), same everything.
 
-    python benchmarks/train_throughput.py [--preset small] [--rounds 10] [--steps 12] [--threads 2] [--batch-size 4] [--show-rounds]
+    python benchmarks/train_throughput.py [--preset small] [--rounds 10] [--steps 12] [--threads 2] \\
+        [--batch-size 4] [--show-rounds]
 
 Both sides train the same model (random-weight GLM-4-9B-architecture preset, tokenizer trained on the data) on the
 same length-grouped batches, with AdamW, fp32, the same torch thread count, and run side by side in one process:

@@ -28,7 +28,8 @@ class Batcher(Generic[Req, Res]):
         run_batch: answers a list of requests with a list of results of the same length, in order (an
             Exception in a result's place is that request's failure).
         max_size: most requests per batch.
-        wait_s: how long a batch with room lingers for more requests.
+        wait_s: longest a free model lingers for the requests it expects (those of the last batch, plus those
+            waiting when it ended).
         wait_when_idle: linger also for a request that finds the batcher idle.
     """
 
