@@ -67,7 +67,7 @@ def main() -> None:
     import ray
 
     from mentalglm.config.schema import RaySection
-    from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.cluster.connect import ensure_ray
 
     ensure_ray(RaySection(num_cpus=2))
     levels = (1, 4, 16)

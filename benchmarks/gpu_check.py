@@ -104,7 +104,7 @@ def _init_process_group(backend: str) -> None:
 def _ds_config(name: str, sizes: dict) -> dict:
     from mentalglm.config import load_config
     from mentalglm.config.train import TrainConfig
-    from mentalglm.train.deepspeed_config import fill_deepspeed_config
+    from mentalglm.config.deepspeed import fill_deepspeed_config
 
     cfg = load_config(TrainConfig, REPO / "configs/train/glm4-9b-lora.yaml", [
         f"deepspeed.config={REPO / 'configs/deepspeed' / name}", f"train.micro_batch_size={sizes['batch']}",

@@ -72,7 +72,7 @@ def main() -> None:
     from mentalglm.config.schema import RaySection
     from mentalglm.config.serve import ServeConfig
     from mentalglm.data.records import load_split
-    from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.cluster.connect import ensure_ray
     from mentalglm.serve.service import start_service
     from mentalglm.serve.smoke import free_port
 

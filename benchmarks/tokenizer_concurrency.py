@@ -1,5 +1,5 @@
 """Encoding prompts from many threads at once: one lock around the shared tokenizer vs MentalGLM's lock-free
-private copies of its backend (`mentalglm.model.prompt_ids`), in one process.
+private copies of its backend (`mentalglm.data.prompt_ids`), in one process.
 
     python benchmarks/tokenizer_concurrency.py [--threads 8] [--prompts 2000] [--model PATH]
 
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--model", help="a model folder whose tokenizer to use (default: the tiny model's)")
     args = parser.parse_args()
 
-    from mentalglm.model.prompt_ids import PromptEncoder
+    from mentalglm.data.prompt_ids import PromptEncoder
     from mentalglm.tasks import render_instruction
 
     with tempfile.TemporaryDirectory(prefix="mentalglm-tok-") as tmp:

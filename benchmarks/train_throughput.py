@@ -6,7 +6,7 @@
 Both sides train the same model (random-weight GLM-4-9B-architecture preset, tokenizer trained on the data) on the
 same length-grouped batches, with AdamW, fp32, the same torch thread count, and run side by side in one process:
 the plain loop in this process, `mentalglm train`'s recipe (`LoraRecipe`: model, data, DeepSpeed engine) in one Ray
-Train worker of the local cluster the project starts (`mentalglm.ray_cluster`). After warm-up steps on both, they
+Train worker of the local cluster the project starts (`mentalglm.cluster.connect`). After warm-up steps on both, they
 take turns in short rounds of `--steps` optimizer steps (benchmarks/ab_rounds.py: A B B A ...; the idle side blocks
 on a pipe). Per round: tokens/s over wall time, and the CPU time of the side's processes: this process alone for
 the plain loop; this process and every Ray process under it (GCS, raylet, agents, the Train controller and worker)
@@ -62,7 +62,7 @@ class PlainLoop:
 
         from mentalglm.data.encoded import encoded_split
         from mentalglm.model.loading import load_model, load_tokenizer
-        from mentalglm.train.loop import _epoch_batches
+        from mentalglm.train.recipe import epoch_batches
         from mentalglm.train.lora import attach_lora
 
         torch.set_num_threads(threads)
@@ -74,7 +74,7 @@ class PlainLoop:
         tok = cfg.tokenization
         self.examples = encoded_split(cfg.data.dir, "train", cfg.data.tasks, self.tokenizer, tok.max_seq_len,
                                       tok.min_post_chars)
-        self.batches = _epoch_batches(self.examples.lengths, cfg, 0, 0, 1)
+        self.batches = epoch_batches(self.examples.lengths, cfg, 0, 0, 1)
         self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=cfg.train.lr)
         self.position = 0
 
@@ -83,15 +83,15 @@ class PlainLoop:
         import torch
 
         from mentalglm.data.batching import collate
-        from mentalglm.train.loop import _loss_sum
+        from mentalglm.train.recipe import loss_sum
 
         tokens = 0
         for _ in range(n):
             batch = collate([self.examples[j] for j in self.batches[self.position % len(self.batches)]],
                             self.tokenizer.pad_token_id)
             self.position += 1
-            loss_sum, count = _loss_sum(self.model, batch)
-            (loss_sum / count).backward()
+            total, count = loss_sum(self.model, batch)
+            (total / count).backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -105,14 +105,13 @@ def gated_recipe_loop(config: dict) -> None:
     on; ends when the driver closes `go`. Both sides block on the pipes, so waiting costs no CPU."""
     import torch
 
-    from mentalglm.train.loop import _epoch_batches
-    from mentalglm.train.recipe import LoraRecipe
+    from mentalglm.train.recipe import LoraRecipe, epoch_batches
 
     gate = Path(config["gate"])
     recipe = LoraRecipe(config["loop"])
     recipe.setup()
     recipe.engine.train()
-    batches = _epoch_batches(recipe.lengths, recipe.cfg, 0, 0, 1)
+    batches = epoch_batches(recipe.lengths, recipe.cfg, 0, 0, 1)
     position = 0
     (gate / "ready").write_text("")
     with open(gate / "go") as go, open(gate / "done", "w") as done:
@@ -133,8 +132,8 @@ class RayTrainSide:
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
 
-        from mentalglm.train.deepspeed_config import read_deepspeed_config
-        from mentalglm.train.trainer import resolve_paths
+        from mentalglm.config.deepspeed import read_deepspeed_config
+        from mentalglm.train import resolve_paths
 
         cfg = resolve_paths(cfg)
         os.mkfifo(gate / "go")
@@ -203,7 +202,7 @@ def main() -> None:
     from mentalglm.config import load_config
     from mentalglm.config.schema import RaySection
     from mentalglm.config.train import TrainConfig
-    from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.cluster.connect import ensure_ray
 
     with tempfile.TemporaryDirectory(prefix="mentalglm-bench-") as tmp:
         work = Path(tmp)

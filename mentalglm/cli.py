@@ -1,35 +1,32 @@
 """The `mentalglm` command line: one table maps each verb to one library function.
 
-Every verb takes a YAML config and `key=value` overrides. `ray_jobs/*.py` call `job_main` with their verb,
-so the CLI and the Ray job entry points share this one parser.
+Every verb takes a YAML config and `key=value` overrides, its whole input: each option (`--split`, …) spells one
+config key. `ray_jobs/*.py` call `job_main` with their verb, so CLI and Ray jobs share this one parser.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
-from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mentalglm.config import ConfigError, load_config
-from mentalglm.config.schema import DataBuildConfig, DataFetchConfig, ModelInitConfig, PipelineConfig
+from mentalglm.config import DataBuildConfig, DataFetchConfig, ModelInitConfig, PipelineConfig, load_config
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.explain import ExplainConfig
-from mentalglm.config.judge import JudgeConfig
 from mentalglm.config.rating import RateExportConfig, RateImportConfig
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
 from mentalglm.config.tune import TrainOrTuneConfig, TuneConfig
+from mentalglm.errors import UserError
 
 
-def _data_fetch(cfg: DataFetchConfig, args: argparse.Namespace) -> None:
+def _data_fetch(cfg: DataFetchConfig) -> None:
     from mentalglm.data.fetch import fetch_sources
 
-    if getattr(args, "source", None):
-        cfg = cfg.model_copy(update={"source": args.source})
     report = fetch_sources(cfg)
     print(f"{report.out_dir}: {len(report.fetched)} fetched, {len(report.present)} already present "
           f"(hashes verified); {report.out_dir}/SOURCES.md")
@@ -37,7 +34,7 @@ def _data_fetch(cfg: DataFetchConfig, args: argparse.Namespace) -> None:
         print("not in the mirror: " + ", ".join(report.missing))
 
 
-def _data_build(cfg: DataBuildConfig, args: argparse.Namespace) -> None:
+def _data_build(cfg: DataBuildConfig) -> None:
     from mentalglm.data.build import build_dataset
 
     stats = build_dataset(cfg)
@@ -46,11 +43,9 @@ def _data_build(cfg: DataBuildConfig, args: argparse.Namespace) -> None:
     print(f"{cfg.out_dir}/stats.json")
 
 
-def _data_explain(cfg: ExplainConfig, args: argparse.Namespace) -> None:
+def _data_explain(cfg: ExplainConfig) -> None:
     from mentalglm.explain.run import run_explain
 
-    if getattr(args, "review", None) is not None:
-        cfg = cfg.model_copy(update={"review": args.review})
     stats = run_explain(cfg)
     r = stats["records"]
     print(f"{cfg.out_dir}: {r['kept']} of {r['asked']} records explained ({r['rejected']} rejected, "
@@ -58,7 +53,7 @@ def _data_explain(cfg: ExplainConfig, args: argparse.Namespace) -> None:
     print(f"{cfg.out_dir}/explain_stats.json" + (f", {cfg.out_dir}/review.csv" if cfg.review else ""))
 
 
-def _rate_export(cfg: RateExportConfig, args: argparse.Namespace) -> None:
+def _rate_export(cfg: RateExportConfig) -> None:
     from mentalglm.rating.export import export_rating_set
 
     counts = export_rating_set(cfg)
@@ -66,20 +61,18 @@ def _rate_export(cfg: RateExportConfig, args: argparse.Namespace) -> None:
           + "); give raters labelstudio/ or ratings.csv, keep key/ from them")
 
 
-def _rate_import(cfg: RateImportConfig, args: argparse.Namespace) -> None:
+def _rate_import(cfg: RateImportConfig) -> None:
     from mentalglm.rating.report import import_ratings
-
     result = import_ratings(cfg)
     print(f"{result['ratings']} ratings; {cfg.out_dir}/report.md, ratings.json, means.png")
 
 
-def _model_init(cfg: ModelInitConfig, args: argparse.Namespace) -> None:
+def _model_init(cfg: ModelInitConfig) -> None:
     from mentalglm.model.tiny import create_model_folder
-
     print(f"model folder: {create_model_folder(cfg)}")
 
 
-def _train(cfg: TrainConfig, args: argparse.Namespace) -> None:
+def _train(cfg: TrainConfig) -> None:
     from mentalglm.train import train
 
     result = train(cfg)
@@ -88,8 +81,9 @@ def _train(cfg: TrainConfig, args: argparse.Namespace) -> None:
         print(f"final adapter: {result.final_dir}")
 
 
-def _plan(cfg: TrainConfig, args: argparse.Namespace) -> None:
-    from mentalglm.plan import format_plan, plan_config
+def _plan(cfg: TrainConfig) -> None:
+    from mentalglm.plan import format_plan
+    from mentalglm.tune import plan_config
 
     plans, header = plan_config(cfg)
     if header:
@@ -97,7 +91,7 @@ def _plan(cfg: TrainConfig, args: argparse.Namespace) -> None:
     print("\n\n".join(format_plan(plan, plans[i - 1] if i else None) for i, plan in enumerate(plans)))
 
 
-def _tune(cfg: TuneConfig, args: argparse.Namespace) -> None:
+def _tune(cfg: TuneConfig) -> None:
     from mentalglm.tune import run_sweep
 
     result = run_sweep(cfg)
@@ -106,135 +100,166 @@ def _tune(cfg: TuneConfig, args: argparse.Namespace) -> None:
         print(f"best adapter: {result.best_dir}")
 
 
-def _evaluate(cfg: EvaluateConfig, args: argparse.Namespace) -> None:
+def _evaluate(cfg: EvaluateConfig) -> None:
+    from mentalglm.evaluate.report import headlines
     from mentalglm.evaluate.run import evaluate
 
-    out = Path(args.out) if args.out else Path(cfg.evaluate.out_dir) / args.split
-    generator = None
-    if args.endpoint:
-        from mentalglm.evaluate.endpoint import endpoint_generator
-
-        generator = endpoint_generator(args.endpoint, cfg)
-    judge = load_config(JudgeConfig, args.judge) if args.judge else None
-    metrics = evaluate(cfg, args.checkpoint, args.split, out, generator=generator,
-                       model_name=args.endpoint or None, judge=judge)
-    _print_headlines(metrics)
-    print(f"outputs: {out}/ (metrics.json, predictions.jsonl, report.md, confusion_*.png)")
+    print(headlines(evaluate(cfg)))
+    print(f"outputs: {cfg.evaluate.output_dir()}/ (metrics.json, predictions.jsonl, report.md, confusion_*.png)")
 
 
-def _baseline(cfg: EvaluateConfig, args: argparse.Namespace) -> None:
+def _evaluate_compare(paths: list[str]) -> None:
+    from mentalglm.evaluate.report import compare_table
+    print(compare_table(paths))
+
+
+def _baseline(cfg: EvaluateConfig) -> None:
     from mentalglm.evaluate.baseline import run_baseline
+    from mentalglm.evaluate.report import headlines
 
-    out = Path(args.out) if args.out else Path(cfg.evaluate.out_dir) / f"baseline-{args.split}"
-    _print_headlines(run_baseline(cfg, args.split, out))
-    print(f"outputs: {out}/ (metrics.json, predictions.jsonl, report.md)")
-
-
-def _print_headlines(metrics: dict) -> None:
-    from mentalglm.task_metrics import HEADLINE
-
-    for task, m in metrics["tasks"].items():
-        key = HEADLINE[task]
-        print(f"{task}: {key} {m[key]:.4f} (n={m['n']}, parse failures {m['parse_failure_rate']:.1%})")
+    print(headlines(run_baseline(cfg)))
+    print(f"outputs: {cfg.evaluate.output_dir(baseline=True)}/ (metrics.json, predictions.jsonl, report.md)")
 
 
-def _serve(cfg: ServeConfig, args: argparse.Namespace) -> None:
+def _serve(cfg: ServeConfig) -> None:
     from mentalglm.serve.service import model_id, resolve_checkpoint, start_service, wait_then_stop
 
-    url = start_service(cfg, args.checkpoint)
-    if getattr(args, "detach", False):
+    url = start_service(cfg)
+    if cfg.serve.detach:
         print(f"serving at {url}/ (left running on the Ray cluster; stop with `serve delete {cfg.serve.app_name}`)")
         return
-    print(f"serving {model_id(cfg, resolve_checkpoint(cfg, args.checkpoint))} at {url}/ (analyst page), "
+    print(f"serving {model_id(cfg, resolve_checkpoint(cfg, None))} at {url}/ (analyst page), "
           f"{url}/v1/analyze, {url}/v1/chat/completions; Ctrl-C stops", flush=True)
     wait_then_stop(cfg.serve.app_name)
 
 
-def _pipeline(cfg: PipelineConfig, args: argparse.Namespace) -> None:
+def _pipeline(cfg: PipelineConfig) -> None:
     from mentalglm.pipeline import run_pipeline
 
     summary = run_pipeline(cfg)
     print(summary["report"])
-    print(f"report: {summary['report_path']}")
+    print(f"report: {summary['report_path']}\nlog: {summary['log_path']}")
 
 
 @dataclass(frozen=True)
 class Option:
-    """A verb-specific command-line option (argparse flags and keyword arguments)."""
+    """A command-line spelling of one config key: `--split val` is `evaluate.split=val`."""
 
     flags: tuple[str, ...]
-    kwargs: dict
+    key: str
+    help: str
+    kwargs: dict | None = None
 
 
 @dataclass(frozen=True)
 class Verb:
-    """One CLI verb: its config schema, the function it runs, its help line and extra options."""
+    """One CLI verb: its config schema (None: it takes files, not a config), the function it runs, its help line
+    and the options that spell its config keys."""
 
-    schema: type
-    run: Callable[[Any, argparse.Namespace], None]
+    schema: type | None
+    run: Callable[[Any], None]
     help: str
     options: tuple[Option, ...] = ()
 
 
-_SPLIT = Option(("--split",), {"default": "test", "choices": ["train", "val", "test"], "help": "split to score"})
-_OUT = Option(("--out",), {"default": None, "help": "output folder"})
-
+_SPLIT = Option(("--split",), "evaluate.split", "split to score", {"choices": ["train", "val", "test"]})
+_OUT = Option(("--out",), "evaluate.out", "output folder")
+_CHECKPOINT = Option(("--checkpoint",), "evaluate.checkpoint", "PEFT adapter folder (e.g. runs/NAME/final)")
 
 VERBS: dict[str, Verb] = {
     "data fetch": Verb(DataFetchConfig, _data_fetch, "download the pinned public sources, verify their SHA-256", (
-        Option(("--from",), {"dest": "source", "default": None,
-                             "help": "a mirror (folder or http(s) URL) laid out as out_dir, instead of upstream"}),)),
+        Option(("--from",), "source", "a mirror (folder or http(s) URL) laid out as out_dir, instead of upstream"),)),
     "data build": Verb(DataBuildConfig, _data_build, "convert raw sources into unified records"),
     "data explain": Verb(ExplainConfig, _data_explain, "a teacher model writes the 理由 of label-only records, "
                          "verified (Ray Data)", (
-        Option(("--review",), {"type": int, "default": None, "metavar": "N",
-                               "help": "also write review.csv: a stratified sample of N kept and rejected answers"}),)),
+        Option(("--review",), "review", "also write review.csv: a stratified sample of N kept and rejected answers",
+               {"type": int, "metavar": "N"}),)),
     "model init": Verb(ModelInitConfig, _model_init, "create a random-weight GLM-4 model + tokenizer folder"),
     "train": Verb(TrainConfig, _train, "LoRA fine-tuning with Ray Train + DeepSpeed"),
     "plan": Verb(TrainOrTuneConfig, _plan, "memory per GPU, FLOPs, steps and wall time of a train or tune config "
                  "(no GPU needed)"),
     "tune": Verb(TuneConfig, _tune, "Ray Tune sweep of LoRA settings (ASHA); best adapter to …/best/"),
-    "evaluate": Verb(EvaluateConfig, _evaluate, "generate, parse and score a split (or --compare metrics files)", (
-        Option(("--checkpoint",), {"default": None, "help": "PEFT adapter folder (e.g. runs/NAME/final)"}),
-        _SPLIT, _OUT,
-        Option(("--endpoint",), {"default": None, "help": "score through a running service at this URL"}),
-        Option(("--judge",), {"default": None, "metavar": "JUDGE_CONFIG",
-                              "help": "also score the explanations with an LLM judge (configs/judge/*.yaml)"}),
-        Option(("--compare",), {"nargs": "+", "metavar": "METRICS", "default": None,
-                                "help": "print one side-by-side table of these metrics.json files (no CONFIG)"}))),
+    "evaluate": Verb(EvaluateConfig, _evaluate, "generate, parse and score a split", (
+        _CHECKPOINT, _SPLIT, _OUT,
+        Option(("--endpoint",), "evaluate.endpoint", "score through a running service at this URL"),
+        Option(("--judge",), "evaluate.judge", "also score the explanations with an LLM judge (configs/judge/*.yaml)",
+               {"metavar": "JUDGE_CONFIG"}))),
+    "evaluate compare": Verb(None, _evaluate_compare, "one side-by-side table of metrics.json files (no config)"),
     "baseline": Verb(EvaluateConfig, _baseline, "TF-IDF + logistic regression per task, fit on train",
                      (_SPLIT, _OUT)),
     "serve": Verb(ServeConfig, _serve, "Ray Serve app: /v1/analyze, OpenAI chat, analyst page (127.0.0.1:8000)", (
-        Option(("--checkpoint",), {"default": None, "help": "PEFT adapter folder (default: serve.checkpoint)"}),
-        Option(("--detach",), {"action": "store_true",
-                               "help": "deploy and return, leaving the app on the (non-local) Ray cluster"}))),
+        Option(("--checkpoint",), "serve.checkpoint", "PEFT adapter folder (default: serve.checkpoint)"),
+        Option(("--detach",), "serve.detach", "deploy and return, leaving the app on the (non-local) Ray cluster",
+               {"action": "store_const", "const": True}))),
     "rate export": Verb(RateExportConfig, _rate_export, "a blinded rating set of explanations (Label Studio + CSV)"),
     "rate import": Verb(RateImportConfig, _rate_import, "ratings back: means, agreement, correlation with metrics"),
     "pipeline": Verb(PipelineConfig, _pipeline, "the main job: build, train, evaluate vs baseline, serve smoke"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser for every verb of `VERBS` (nested for two-word verbs such as `data build`)."""
-    parser = argparse.ArgumentParser(prog="mentalglm", description=__doc__.splitlines()[0])
+def verb_table() -> str:
+    """`mentalglm --help`: every verb with its help line."""
+    width = max(map(len, VERBS))
+    lines = [f"  {name:<{width}}  {verb.help}" for name, verb in VERBS.items()]
+    return ("usage: mentalglm [--log-level LEVEL] VERB CONFIG [options] [key=value ...]\n\n"
+            + __doc__.splitlines()[0] + "\n\nverbs:\n" + "\n".join(lines)
+            + "\n\n`mentalglm VERB --help` lists a verb's options, each a spelling of a config key.")
+
+
+def build_parser(name: str, job: bool = False) -> argparse.ArgumentParser:
+    """The parser of verb `name`: its config (`--config PATH` for a Ray job), its options, `key=value` overrides."""
+    verb = VERBS[name]
+    prog = f"ray_jobs ({name})" if job else f"mentalglm {name}"
+    parser = argparse.ArgumentParser(prog=prog, description=verb.help)
     parser.add_argument("--log-level", default="INFO", help="logging level (post text is never logged)")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="VERB")
-    nested: dict[str, Any] = {}
-    for name, verb in VERBS.items():
-        words = name.split()
-        if len(words) == 1:
-            sub = groups.add_parser(words[0], help=verb.help)
-        else:
-            if words[0] not in nested:
-                group = groups.add_parser(words[0], help=f"{words[0]} commands")
-                nested[words[0]] = group.add_subparsers(dest="action", required=True, metavar="ACTION")
-            sub = nested[words[0]].add_parser(words[1], help=verb.help)
-        sub.add_argument("config", nargs="?" if name == "evaluate" else None, help="YAML config file")
-        sub.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key")
-        for option in verb.options:
-            sub.add_argument(*option.flags, **option.kwargs)
-        sub.set_defaults(verb=name)
+    if verb.schema is None:
+        parser.add_argument("files", nargs="+", metavar="METRICS", help="metrics.json files or their folders")
+        return parser
+    if job:
+        parser.add_argument("--config", required=True, help="YAML config file")
+    else:
+        parser.add_argument("config", help="YAML config file")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key")
+    for option in verb.options:
+        parser.add_argument(*option.flags, dest=option.key, default=None, help=f"{option.help} ({option.key})",
+                            **(option.kwargs or {}))
     return parser
+
+
+def find_verb(words: list[str]) -> tuple[str | None, list[str]]:
+    """The longest verb that `words` start with (`evaluate compare` before `evaluate`), and the words after it."""
+    for n in (2, 1):
+        name = " ".join(words[:n])
+        if len(words) >= n and name in VERBS:
+            return name, words[n:]
+    return None, words
+
+
+def parse_args(argv: list[str], job_verb: str | None = None) -> argparse.Namespace:
+    """Parse one command: its verb (`job_verb` for a Ray job), config, options and `key=value` overrides, in any
+    order. Each given option becomes the override of its config key, before the `key=value` words.
+
+    Raises:
+        SystemExit: no known verb, or a leftover word that is neither an option nor `key=value` (exit 2).
+    """
+    argv = list(argv)
+    level = None
+    while argv[:1] == ["--log-level"] and len(argv) > 1 and job_verb is None:  # `mentalglm --log-level X VERB …`
+        level, argv = argv[1], argv[2:]
+    name, rest = (job_verb, argv) if job_verb else find_verb(argv)
+    if name is None:
+        print(verb_table(), file=sys.stdout if argv[:1] in (["-h"], ["--help"]) else sys.stderr)
+        raise SystemExit(0 if argv[:1] in (["-h"], ["--help"]) else 2)
+    parser = build_parser(name, job=job_verb is not None)
+    args, extras = parser.parse_known_args(rest)
+    unknown = [word for word in extras if word.startswith("-") or "=" not in word]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    spelled = [f"{o.key}={json.dumps(getattr(args, o.key))}" for o in VERBS[name].options
+               if getattr(args, o.key) is not None]
+    args.verb, args.overrides = name, [*spelled, *(getattr(args, "overrides", None) or []), *extras]
+    args.log_level = level or args.log_level
+    return args
 
 
 def _setup_logging(level: str) -> None:
@@ -242,68 +267,32 @@ def _setup_logging(level: str) -> None:
     os.environ["MENTALGLM_LOG_LEVEL"] = level.upper()  # Ray workers started from here log at the same level
 
 
-def run_verb(name: str, config: str, overrides: list[str], args: argparse.Namespace | None = None) -> int:
-    """Load `config` with `overrides` for verb `name` and run it; errors print one message, exit status 2."""
-    from mentalglm.data.io import DataError
-    from mentalglm.evaluate.endpoint import EndpointError
-    from mentalglm.model.loading import ModelLoadError
-    from mentalglm.publish import AdapterError
-
-    verb = VERBS[name]
+def run_verb(args: argparse.Namespace) -> int:
+    """Load the config of `args.verb` with its overrides and run it; a `UserError` prints one message, exit 2."""
+    verb = VERBS[args.verb]
     try:
-        cfg = load_config(verb.schema, config, overrides)
-        verb.run(cfg, args or argparse.Namespace())
-    except (ConfigError, DataError, ModelLoadError, EndpointError, AdapterError, FileNotFoundError) as exc:
+        if verb.schema is None:
+            verb.run(args.files)
+        else:
+            verb.run(load_config(verb.schema, args.config, args.overrides))
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse `argv` with options and `key=value` overrides in any order: argparse takes the positionals only up
-    to the first option, so every later `key=value` word is collected here as an override.
-
-    Raises:
-        SystemExit: (parser.error) a leftover word that is neither an option nor `key=value`.
-    """
-    args, extras = parser.parse_known_args(argv)
-    unknown = [word for word in extras if word.startswith("-") or "=" not in word]
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.overrides = [*(getattr(args, "overrides", None) or []), *extras]
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mentalglm` console script."""
-    parser = build_parser()
-    args = parse_args(parser, argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     _setup_logging(args.log_level)
-    if getattr(args, "compare", None):
-        from mentalglm.evaluate.report import compare_table
-
-        try:
-            print(compare_table(([args.config] if args.config else []) + args.compare))
-        except (FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
-    if args.config is None:
-        parser.error(f"{args.verb}: CONFIG is required")
-    return run_verb(args.verb, args.config, args.overrides, args)
+    return run_verb(args)
 
 
 def job_main(verb: str, argv: list[str] | None = None) -> int:
-    """Entry point of `ray_jobs/*.py`: `--config PATH [key=value ...]` for the one verb of that job."""
-    parser = argparse.ArgumentParser(prog=f"ray_jobs ({verb})", description=VERBS[verb].help)
-    parser.add_argument("--config", required=True, help="YAML config file")
-    parser.add_argument("--log-level", default="INFO")
-    for option in VERBS[verb].options:
-        parser.add_argument(*option.flags, **option.kwargs)
-    parser.add_argument("overrides", nargs="*", metavar="key=value")
-    args = parse_args(parser, argv)
+    """Entry point of `ray_jobs/*.py`: `--config PATH [options] [key=value ...]` for the one verb of that job."""
+    args = parse_args(sys.argv[1:] if argv is None else argv, job_verb=verb)
     _setup_logging(args.log_level)
-    return run_verb(verb, args.config, args.overrides, args)
+    return run_verb(args)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mentalglm.publish import write_manifest
+    from mentalglm.runs.publish import write_manifest
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -64,12 +64,12 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A local Ray cluster of 2 CPUs started as the project starts one (`mentalglm.ray_cluster.ensure_ray`: no
+    """A local Ray cluster of 2 CPUs started as the project starts one (`mentalglm.cluster.connect.ensure_ray`: no
     dashboard, workers at normal priority), for one test module and stopped after it."""
     import ray
 
     from mentalglm.config.schema import RaySection
-    from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.cluster.connect import ensure_ray
 
     assert not ray.is_initialized(), "a previous test module left Ray running"
     ensure_ray(RaySection(num_cpus=2))

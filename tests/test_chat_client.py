@@ -11,7 +11,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from scripted_teacher import ScriptedTeacher  # noqa: E402
 
-from mentalglm.chat_client import ChatClient, ChatSettings, chat_url  # noqa: E402
+from mentalglm.chat.client import ChatClient, ChatSettings, chat_url  # noqa: E402
 from mentalglm.explain.prompts import load_prompt  # noqa: E402
 
 PROMPT = load_prompt("suicide_risk")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from paths import REPO
-from mentalglm.cli import VERBS, build_parser
+from mentalglm.cli import VERBS, parse_args
 
 MENTALGLM = Path(sys.executable).parent / "mentalglm"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -19,10 +19,45 @@ def _run(args, cwd=REPO):
 
 
 def test_verb_table_and_parser_agree():
-    parser = build_parser()
-    for name in VERBS:
-        args = parser.parse_args([*name.split(), "x.yaml", "a.b=1"])
+    for name, verb in VERBS.items():
+        if verb.schema is None:
+            args = parse_args([*name.split(), "a.json", "b.json"])
+            assert args.verb == name and args.files == ["a.json", "b.json"]
+            continue
+        args = parse_args([*name.split(), "x.yaml", "a.b=1"])
         assert args.verb == name and args.config == "x.yaml" and args.overrides == ["a.b=1"]
+    assert parse_args(["--log-level", "DEBUG", "train", "x.yaml"]).log_level == "DEBUG"
+
+
+def test_options_are_spellings_of_config_keys():
+    args = parse_args(["evaluate", "c.yaml", "--checkpoint", "runs/x/final", "--split", "val", "--out", "o",
+                       "--endpoint", "http://127.0.0.1:8000", "--judge", "configs/judge/vllm.yaml", "a=1"])
+    assert args.overrides == ['evaluate.checkpoint="runs/x/final"', 'evaluate.split="val"', 'evaluate.out="o"',
+                              'evaluate.endpoint="http://127.0.0.1:8000"', 'evaluate.judge="configs/judge/vllm.yaml"',
+                              "a=1"]
+    assert parse_args(["serve", "c.yaml", "--detach"]).overrides == ["serve.detach=true"]
+    assert parse_args(["data", "explain", "c.yaml", "--review", "5"]).overrides == ["review=5"]
+    assert parse_args(["data", "fetch", "c.yaml", "--from", "/m"]).overrides == ['source="/m"']
+    job = parse_args(["--config", "c.yaml", "--checkpoint", "s3://b/final", "x=1"], job_verb="serve")
+    assert (job.verb, job.config, job.overrides) == ("serve", "c.yaml", ['serve.checkpoint="s3://b/final"', "x=1"])
+
+
+def test_an_option_and_its_key_reach_the_same_config(tmp_path):
+    from mentalglm.config import load_config
+    from mentalglm.config.evaluate import EvaluateConfig
+
+    by_option = parse_args(["evaluate", "configs/evaluate/local-tiny.yaml", "--split", "val", "--out", "o 1"])
+    by_key = parse_args(["evaluate", "configs/evaluate/local-tiny.yaml", "evaluate.split=val", "evaluate.out=o 1"])
+    one, two = (load_config(EvaluateConfig, REPO / a.config, a.overrides) for a in (by_option, by_key))
+    assert one == two and one.evaluate.output_dir() == Path("o 1")
+    assert load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml").evaluate.output_dir() \
+        == Path("runs/evaluate/test")
+
+
+def test_no_verb_prints_the_verb_table():
+    result = _run([str(MENTALGLM)])
+    assert result.returncode == 2 and "evaluate compare" in result.stderr and "data build" in result.stderr
+    assert _run([str(MENTALGLM), "--help"]).returncode == 0
 
 
 def test_data_build_from_the_command_line(tmp_path):
@@ -109,22 +144,20 @@ VERB_RUNS = {
     "rate export": ["configs/rate/export.yaml"],
     "rate import": ["configs/rate/import.yaml"],
 }
+NO_CONFIG = {"evaluate compare"}
 
 
 def test_every_verb_takes_an_override_after_its_options():
-    assert set(VERB_RUNS) == set(VERBS)
+    assert set(VERB_RUNS) == set(VERBS) - NO_CONFIG
     for verb, words in VERB_RUNS.items():
         result = _run([str(MENTALGLM), *verb.split(), *words, "no_such_key.x=1"])
         assert result.returncode == 2, (verb, result.stderr[-500:])
         assert "no_such_key" in result.stderr and "unrecognized" not in result.stderr, (verb, result.stderr[-500:])
-    parser = build_parser()
-    from mentalglm.cli import parse_args
-
-    args = parse_args(parser, ["serve", "configs/serve/local.yaml", "--checkpoint", "runs/x/final",
-                               "serve.host=0.0.0.0", "serve.port=9000"])
-    assert (args.checkpoint, args.overrides) == ("runs/x/final", ["serve.host=0.0.0.0", "serve.port=9000"])
-    args = parse_args(parser, ["evaluate", "c.yaml", "a=1", "--split", "val", "b=2"])
-    assert (args.split, args.overrides) == ("val", ["a=1", "b=2"])
+    args = parse_args(["serve", "configs/serve/local.yaml", "--checkpoint", "runs/x/final",
+                       "serve.host=0.0.0.0", "serve.port=9000"])
+    assert args.overrides == ['serve.checkpoint="runs/x/final"', "serve.host=0.0.0.0", "serve.port=9000"]
+    args = parse_args(["evaluate", "c.yaml", "a=1", "--split", "val", "b=2"])
+    assert args.overrides == ['evaluate.split="val"', "a=1", "b=2"]
 
 
 def test_a_real_run_with_overrides_after_options(sample_data_dir, tmp_path):

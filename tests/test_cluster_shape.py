@@ -3,11 +3,11 @@
 import pytest
 
 from paths import REPO
-from mentalglm.cluster_shape import check_request, load_cluster_shape
+from mentalglm.cluster.shape import check_request, load_cluster_shape
 from mentalglm.config import ConfigError, load_config
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
-from mentalglm.capacity import runs_at_once
+from mentalglm.cluster.capacity import runs_at_once
 
 SHAPE = load_cluster_shape(REPO / "cluster.yaml")
 

@@ -44,14 +44,15 @@ def test_the_memorise_set_covers_every_task_with_and_without_explanations_and_a_
 
 
 def test_evaluate_reproduces_every_trained_answer(memorised, tiny_model_dir, tmp_path):
-    from mentalglm.config import load_config
+    from mentalglm.config import load_config, with_values
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.evaluate.run import evaluate
 
     adapter, data_dir, records = memorised
     cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml",
                       [f"model.name_or_path={tiny_model_dir}", f"data.dir={data_dir}"])
-    metrics = evaluate(cfg, adapter, "train", tmp_path / "eval")["tasks"]
+    metrics = evaluate(with_values(cfg, {"evaluate.checkpoint": adapter, "evaluate.split": "train",
+                                         "evaluate.out": tmp_path / "eval"}))["tasks"]
     assert metrics["cognitive_distortion"]["micro_f1"] == 1.0
     assert metrics["suicide_risk"]["high_f1"] == 1.0 and metrics["suicide_risk"]["weighted_f1"] == 1.0
     assert metrics["suicide_level"]["weighted_f1"] == 1.0 and metrics["suicide_level"]["mae"] == 0.0

@@ -1,4 +1,4 @@
-"""The local cluster the project starts (`mentalglm.ray_cluster.ensure_ray`): training workers at niceness 0, no
+"""The local cluster the project starts (`mentalglm.cluster.connect.ensure_ray`): training workers at niceness 0, no
 dashboard unless the config asks for one, no preemption watcher."""
 
 import threading
@@ -62,7 +62,7 @@ def test_the_dashboard_starts_when_asked_for():
     import ray
 
     from mentalglm.config.schema import RaySection
-    from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.cluster.connect import ensure_ray
 
     assert not ray.is_initialized()
     ensure_ray(RaySection(num_cpus=1, dashboard=True))

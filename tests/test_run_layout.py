@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mentalglm.run_layout import RunLayout
+from mentalglm.runs.layout import RunLayout
 
 
 def test_a_local_run_keeps_everything_in_its_store(tmp_path):

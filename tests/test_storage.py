@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mentalglm import storage
-from mentalglm.data.io import write_dir_atomic
-from mentalglm.publish import (MANIFEST, AdapterError, publish_dir, resolve_adapter, upload_published,
+from mentalglm.runs import storage
+from mentalglm.runs.files import write_dir_atomic
+from mentalglm.runs.publish import (MANIFEST, AdapterError, publish_dir, resolve_adapter, upload_published,
                                verify_folder, write_manifest)
 
 
@@ -75,8 +75,8 @@ def test_a_killed_upload_leaves_a_folder_readers_refuse(tmp_path, monkeypatch):
     upload_published(_adapter_like(tmp_path / "old"), uri)
     assert resolve_adapter(uri)
     new = _adapter_like(tmp_path / "new", os.urandom(1 << 20))
-    script = ("import sys, time\nfrom pathlib import Path\nfrom mentalglm import storage\n"
-              "import mentalglm.publish as p\nreal = storage.upload_file\n"
+    script = ("import sys, time\nfrom pathlib import Path\nfrom mentalglm.runs import storage\n"
+              "import mentalglm.runs.publish as p\nreal = storage.upload_file\n"
               "def slow(local, uri):\n    time.sleep(0.5)\n    return real(local, uri)\n"
               "storage.upload_file = slow\np.upload_published(Path(sys.argv[1]), sys.argv[2])\n")
     child = subprocess.Popen([sys.executable, "-c", script, str(new), uri])
@@ -146,8 +146,8 @@ def test_evaluate_and_serve_refuse_a_final_with_a_truncated_file(tiny_model_dir,
     weights.write_bytes(weights.read_bytes()[:-10])
     overrides = [f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}"]
     with pytest.raises(AdapterError, match=rf"{final}: adapter_model\.safetensors has \d+ bytes"):
-        evaluate(load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", overrides), final, "test",
-                 tmp_path / "out")
+        evaluate(load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml",
+                             [*overrides, f"evaluate.checkpoint={final}", f"evaluate.out={tmp_path / 'out'}"]))
     with pytest.raises(ConfigError, match=r"serve\.checkpoint: .*adapter_model\.safetensors has \d+ bytes"):
         resolve_checkpoint(load_config(ServeConfig, REPO / "configs/serve/local.yaml", overrides), final)
     (final / "tokenizer.json").unlink()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from mentalglm.config.schema import RaySection, RunConfig, Strict
+from mentalglm.config.schema import RaySection, RunConfig, SplitName, Strict
 
 
 class EvaluateSection(Strict):
@@ -19,8 +19,23 @@ class EvaluateSection(Strict):
     use_gpu: bool = False
     merge_adapter: bool = Field(True, description="merge LoRA into the weights before generating (faster)")
     limit: int | None = Field(None, ge=1, description="score only the first N records of the split")
-    out_dir: Path = Field(Path("runs/evaluate"), description="default --out")
+    out_dir: Path = Field(Path("runs/evaluate"), description="where `out` defaults to: {out_dir}/{split} "
+                          "(baseline: {out_dir}/baseline-{split})")
     progress: bool = True
+    checkpoint: str | None = Field(None, description="PEFT adapter folder or URI to score (--checkpoint), e.g. "
+                                   "runs/NAME/final; None: the base model")
+    split: SplitName = Field("test", description="the split to score (--split)")
+    out: Path | None = Field(None, description="output folder (--out); None: see out_dir")
+    endpoint: str | None = Field(None, description="score through a running service at this URL instead of a "
+                                 "local model (--endpoint)")
+    judge: Path | None = Field(None, description="a judge config (configs/judge/*.yaml): also score the "
+                               "explanations with an LLM judge (--judge)")
+
+    def output_dir(self, baseline: bool = False) -> Path:
+        """Where this run's outputs go: `out`, else `{out_dir}/{split}` (`{out_dir}/baseline-{split}`)."""
+        if self.out is not None:
+            return self.out
+        return self.out_dir / (f"baseline-{self.split}" if baseline else self.split)
 
 
 class BaselineSection(Strict):
@@ -34,7 +49,7 @@ class BaselineSection(Strict):
 
 
 class EvaluateConfig(RunConfig):
-    """`mentalglm evaluate CONFIG --checkpoint PATH --split S` and `mentalglm baseline CONFIG --split S`."""
+    """`mentalglm evaluate CONFIG evaluate.checkpoint=PATH evaluate.split=S` and `mentalglm baseline CONFIG`."""
 
     evaluate: EvaluateSection = EvaluateSection()
     baseline: BaselineSection = BaselineSection()

@@ -8,11 +8,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mentalglm.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message names the file, the key and, where known, the line."""
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -87,6 +84,21 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         path, value = _parse_override(item)
         set_key(data, ".".join(path), value)
     return data
+
+
+def with_values(cfg: M, values: dict[str, Any]) -> M:
+    """A copy of `cfg` with each `dotted.key` of `values` set (paths as text), validated again.
+
+    Raises:
+        ConfigError: a value the schema refuses, naming its key.
+    """
+    data = cfg.model_dump(mode="json")
+    for key, value in values.items():
+        set_key(data, key, str(value) if isinstance(value, Path) else value)
+    try:
+        return type(cfg).model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, type(cfg).__name__, {}, set(values))) from None
 
 
 def _format_errors(exc: ValidationError, source: str, lines: dict[tuple[str, ...], int],

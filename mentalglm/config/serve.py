@@ -43,8 +43,10 @@ class VllmSection(Strict):
 class ServeSection(Strict):
     """The service: where it listens, how it batches, what it refuses, how many replicas answer."""
 
-    checkpoint: str | None = Field(None, description="PEFT adapter folder or URI (--checkpoint wins); None: the "
+    checkpoint: str | None = Field(None, description="PEFT adapter folder or URI (--checkpoint); None: the "
                                    "base model")
+    detach: bool = Field(False, description="deploy and return, leaving the app on the (non-local) Ray cluster "
+                         "(--detach; a Ray job always detaches)")
     model_id: str | None = Field(None, description="the id /v1/models lists (default: mentalglm-<run name>)")
     app_name: str = Field("mentalglm", pattern=r"^[A-Za-z0-9_.-]+$")
     route_prefix: str = Field("/", pattern=r"^/")
@@ -101,7 +103,7 @@ class ServeSection(Strict):
 
 
 class ServeConfig(RunConfig):
-    """`mentalglm serve CONFIG --checkpoint PATH`."""
+    """`mentalglm serve CONFIG serve.checkpoint=PATH`."""
 
     serve: ServeSection = ServeSection()
     ray: RaySection = RaySection()

@@ -70,6 +70,8 @@ class TuneConfig(TrainConfig):
 class TrainOrTuneConfig:
     """The schema of `mentalglm plan`: a tune config when the YAML has a `tune:` section, else a train config."""
 
+    schemas = (TrainConfig, TuneConfig)
+
     @classmethod
     def model_validate(cls, data: Any, context: Any = None) -> TrainConfig:
         schema = TuneConfig if isinstance(data, dict) and "tune" in data else TrainConfig

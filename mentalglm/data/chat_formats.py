@@ -19,9 +19,9 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from mentalglm.data.formats import RawRow, RowError, RowResult
+from mentalglm.data.rows import RawRow, RowError, RowResult
 from mentalglm.data.io import DataError, iter_jsonl, read_text
-from mentalglm.response_parser import parse_response
+from mentalglm.tasks.parsing import parse_response
 
 _OWN_INSTRUCTION_RE = re.compile(r"^\s*考虑一下这个帖子：“(.*)”问题：", re.DOTALL)
 

@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from mentalglm.data.io import file_sha256
+from mentalglm.runs.files import file_sha256
 from mentalglm.data.records import Record
 from mentalglm.data.split_records import datasets_cache_dir, parquet_files
 from mentalglm.data.tokenization import EncodedExample, encode_example

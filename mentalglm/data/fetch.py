@@ -25,7 +25,8 @@ from typing import Iterable
 
 from mentalglm.config import ConfigError
 from mentalglm.config.schema import DataFetchConfig
-from mentalglm.data.io import DataError, file_sha256, write_text_atomic
+from mentalglm.data.io import DataError
+from mentalglm.runs.files import file_sha256, write_text_atomic
 from mentalglm.data.upstream import MANIFEST, TERMS, UpstreamFile
 
 log = logging.getLogger(__name__)

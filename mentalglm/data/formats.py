@@ -10,39 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from mentalglm.data.io import DataError, iter_jsonl, read_text, text_lines
+from mentalglm.data.rows import RawRow, RowError, RowResult
 from mentalglm.tasks import ALL_TASKS, COGNITIVE_DISTORTION_LABELS, IMHI_TASK, get_task
-
-
-@dataclass
-class RawRow:
-    """One parsed data row, before scrubbing and rendering."""
-
-    line: int
-    post: str
-    labels: list[str]
-    explanation: str | None = None
-    instruction: str | None = None  # only for formats that carry their own (imhi)
-    response: str | None = None
-    task: str | None = None  # set by readers of mixed-task files (jsonl)
-    extra: dict = field(default_factory=dict)
-
-
-@dataclass
-class RowError:
-    """A malformed data row: where (line, 1-based column or JSON field) and why. The reason never quotes the
-    row's values: a malformed row may put post text in any column."""
-
-    line: int
-    reason: str
-    column: int | str | None = None
-
-
-RowResult = RawRow | RowError
 
 
 def _tsv_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str] | RowError]]:

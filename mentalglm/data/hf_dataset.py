@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from mentalglm.data.io import write_binary_atomic, write_text_atomic
+from mentalglm.runs.files import write_binary_atomic, write_text_atomic
 from mentalglm.data.records import Record
 from mentalglm.tasks import SCORED_TASKS, get_task
 

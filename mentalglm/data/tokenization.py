@@ -2,7 +2,7 @@
 
 A sequence is `prompt + response + <|endoftext|>`, the prompt rendered by the tokenizer's chat template
 (`[gMASK]<sop><|user|>\\n{instruction}<|assistant|>\\n`). Instruction and response are encoded as plain text
-(`mentalglm.model.prompt_ids`): a special-token string inside a post never becomes a control token. When it is longer than `max_seq_len`, the post is
+(`mentalglm.data.prompt_ids`): a special-token string inside a post never becomes a control token. When it is longer than `max_seq_len`, the post is
 shortened first (down to `min_post_chars`); then the explanation is cut from its end; the label sentence is
 never cut.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mentalglm.data.records import Record
-from mentalglm.model.prompt_ids import prompt_encoder
+from mentalglm.data.prompt_ids import prompt_encoder
 from mentalglm.tasks import EXPLANATION_MARKER
 
 IGNORE_INDEX = -100

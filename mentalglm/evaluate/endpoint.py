@@ -6,12 +6,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-from mentalglm.chat_client import ChatClient, ChatSettings
+from mentalglm.chat.client import ChatClient, ChatSettings
 from mentalglm.config.evaluate import EvaluateConfig
-
-
-class EndpointError(RuntimeError):
-    """The service at --endpoint refused a request or answered something that is not a chat completion."""
+from mentalglm.errors import EndpointError
 
 
 def endpoint_client(url: str, max_tokens: int, timeout: float = 120.0) -> ChatClient:
@@ -33,7 +30,7 @@ def chat_once(client: ChatClient, instruction: str) -> str:
         return reply.text
     hint = " (set MENTALGLM_API_TOKEN to the service's token)" if reply.status == 401 else ""
     status = f", HTTP {reply.status}" if reply.status else ""
-    raise EndpointError(f"--endpoint {client.settings.base_url}: {reply.failure}{status}{hint}")
+    raise EndpointError(f"evaluate.endpoint {client.settings.base_url}: {reply.failure}{status}{hint}")
 
 
 def endpoint_generator(url: str, cfg: EvaluateConfig,

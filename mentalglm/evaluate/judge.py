@@ -1,6 +1,6 @@
 """An LLM judge of explanations (G-Eval style): for each explanation and each rating criterion, the judge model at an
 OpenAI-compatible endpoint reads the post, the predicted label, the explanation and the criterion's rubric (in
-Chinese, the rating rubric of `mentalglm.rating.rubric`) and answers one score 0-3.
+Chinese, the rating rubric of `mentalglm.tasks.rubric`) and answers one score 0-3.
 
 The score is the probability-weighted mean over the digits 0-3 at the first answer token that is one of them, when
 the endpoint returns log probabilities; else the integer parsed from the answer. An answer with neither is counted
@@ -17,10 +17,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
-from mentalglm.chat_client import ChatClient, Reply, chat_settings
+from mentalglm.chat.client import ChatClient, Reply, chat_settings
 from mentalglm.config.judge import JudgeConfig
-from mentalglm.chat_cache import AnswerCache
-from mentalglm.rating.rubric import CRITERIA, rubric_text
+from mentalglm.chat.cache import AnswerCache
+from mentalglm.tasks.rubric import CRITERIA, rubric_text
 from mentalglm.tasks import get_task
 
 SYSTEM = "你是一名临床心理学专家，负责评估模型为社交媒体帖子给出的心理健康分析解释。请严格按评分标准打分。"

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from mentalglm.data.io import write_figure_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
-from mentalglm.task_metrics import PARSE_FAILURE
+from mentalglm.errors import DataError
+from mentalglm.runs.tables import cell, markdown_table
+from mentalglm.runs.files import write_figure_atomic, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from mentalglm.tasks.metrics import HEADLINE, PARSE_FAILURE
 from mentalglm.evaluate.scoring import Prediction
 from mentalglm.tasks import TASKS
 
@@ -30,27 +32,14 @@ PLOT_ALIASES = {
 }
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def render_report(metrics: dict) -> str:
     """report.md: one table per task, per-label figures for cognitive distortion."""
     parts = [f"# Evaluation: {metrics['model']} on {metrics['split']}"]
     for task, m in metrics["tasks"].items():
         keys = [k for k in TABLE_METRICS[task] if k in m]
-        parts.append(f"## {task}\n\n" + markdown_table(keys, [[_fmt(m[k]) for k in keys]]))
+        parts.append(f"## {task}\n\n" + markdown_table(keys, [[cell(m[k]) for k in keys]]))
         if "per_label" in m:
-            rows = [[lab, _fmt(v["precision"]), _fmt(v["recall"]), _fmt(v["f1"]), str(v["support"])]
+            rows = [[lab, cell(v["precision"]), cell(v["recall"]), cell(v["f1"]), str(v["support"])]
                     for lab, v in m["per_label"].items()]
             parts.append(markdown_table(["label", "precision", "recall", "f1", "support"], rows))
     return "\n\n".join(parts) + "\n"
@@ -116,11 +105,17 @@ def write_outputs(out_dir: Path, metrics: dict, predictions: Sequence[Prediction
             plot_confusion(task, [p for p in predictions if p.task == task], out_dir / f"confusion_{task}.png")
 
 
+def headlines(metrics: dict) -> str:
+    """One line per task: its headline metric, the number of records and the parse-failure rate."""
+    return "\n".join(f"{task}: {HEADLINE[task]} {m[HEADLINE[task]]:.4f} (n={m['n']}, parse failures "
+                     f"{m['parse_failure_rate']:.1%})" for task, m in metrics["tasks"].items())
+
+
 def compare_table(paths: Sequence[str | Path]) -> str:
     """One side-by-side markdown table (rows: task and metric; columns: the given metrics.json files).
 
     Raises:
-        FileNotFoundError, ValueError: a file is missing or not a metrics.json.
+        DataError: a file is missing or not JSON.
     """
     runs = []
     for path in paths:
@@ -129,14 +124,14 @@ def compare_table(paths: Sequence[str | Path]) -> str:
         try:
             runs.append((str(path), json.loads(p.read_text(encoding="utf-8"))))
         except FileNotFoundError:
-            raise FileNotFoundError(f"--compare: {p} not found") from None
+            raise DataError(p, None, "not found") from None
         except json.JSONDecodeError as exc:
-            raise ValueError(f"--compare: {p} is not JSON ({exc.msg})") from None
+            raise DataError(p, exc.lineno, f"not JSON ({exc.msg})") from None
     header = ["task", "metric"] + [m.get("model", name) for name, m in runs]
     rows = []
     for task, keys in TABLE_METRICS.items():
         for key in keys:
             values = [m.get("tasks", {}).get(task, {}).get(key) for _, m in runs]
             if any(v is not None for v in values):
-                rows.append([task, key] + [_fmt(v) for v in values])
+                rows.append([task, key] + [cell(v) for v in values])
     return markdown_table(header, rows)

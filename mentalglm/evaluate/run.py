@@ -36,7 +36,7 @@ def load_eval_records(cfg: EvaluateConfig, split: str) -> SplitRecords:
     try:
         records = split_records(cfg.data.dir, split, tasks)
     except DataError as exc:
-        raise ConfigError(f"data.dir: {exc} (--split {split})") from None
+        raise ConfigError(f"data.dir: {exc} (evaluate.split, --split {split})") from None
     if cfg.evaluate.limit:
         records = records.first(cfg.evaluate.limit)
     if not records:
@@ -51,11 +51,11 @@ def local_generator(cfg: EvaluateConfig, checkpoint: str | Path | None) -> Answe
 
     ev = cfg.evaluate
     if ev.num_workers > 1:
-        from mentalglm.capacity import check_capacity
+        from mentalglm.cluster.capacity import check_capacity
 
         check_capacity(cfg.ray, ev.num_workers, ev.cpus_per_worker, 1 if ev.use_gpu else 0,
                        key="evaluate.num_workers")  # with ray.cluster: against its node types, before connecting
-        from mentalglm.ray_cluster import ensure_ray
+        from mentalglm.cluster.connect import ensure_ray
 
         ensure_ray(cfg.ray)
         return RayActorAnswers(cfg.model, checkpoint, ev.num_workers, ev.batch_size, ev.max_new_tokens,
@@ -69,7 +69,7 @@ def judge_predictions(judge_cfg: JudgeConfig, records: Sequence[Record], predict
     """Score every parsed prediction's explanation with the LLM judge: `judge` on each prediction, `judge_<criterion>`
     (mean over the scored ones) per task in `metrics`, and the judge's counts in `metrics["judge"]`."""
     from mentalglm.evaluate.judge import Judge
-    from mentalglm.rating.rubric import CRITERIA
+    from mentalglm.tasks.rubric import CRITERIA
 
     judged = [(r, p) for r, p in zip(records, predictions, strict=True) if p.explanation and p.predicted]
     scores, counts = Judge(judge_cfg).score([(p.id, p.task, r.post, "、".join(p.predicted), p.explanation)
@@ -83,29 +83,42 @@ def judge_predictions(judge_cfg: JudgeConfig, records: Sequence[Record], predict
     metrics["judge"] = {"model": judge_cfg.judge.model, "items": len(judged), **counts}
 
 
-def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out_dir: str | Path | None = None,
-             generator: AnswerSource | None = None, model_name: str | None = None,
+def answer_source(cfg: EvaluateConfig) -> AnswerSource:
+    """Where the answers come from: the service at `evaluate.endpoint`, else `evaluate.checkpoint` on the base
+    model (in this process, or over Ray actors)."""
+    if cfg.evaluate.endpoint:
+        from mentalglm.evaluate.endpoint import endpoint_generator
+
+        return endpoint_generator(cfg.evaluate.endpoint, cfg)
+    return local_generator(cfg, cfg.evaluate.checkpoint)
+
+
+def evaluate(cfg: EvaluateConfig, generator: AnswerSource | None = None, model_name: str | None = None,
              judge: JudgeConfig | None = None) -> dict:
-    """Score `checkpoint` (a PEFT adapter folder; None: the base model) on `split` and write the outputs.
+    """Score `evaluate.checkpoint` (None: the base model) or `evaluate.endpoint` on `evaluate.split`, write the
+    outputs to `evaluate.output_dir()`, with the LLM judge of `evaluate.judge` when set.
 
     Args:
-        cfg: the evaluate config (model, data, generation settings).
-        checkpoint: adapter folder.
-        split: train, val or test.
-        out_dir: where the outputs go (default `evaluate.out_dir/{split}`).
-        generator: the answer source; default: the model in this process or over Ray actors.
-        model_name: the `model` field of metrics.json (default: the checkpoint path).
-        judge: an LLM judge to score the explanations with (`judge_predictions`).
+        cfg: the evaluate config: model, data, what to score, generation settings.
+        generator: the answer source instead of `answer_source(cfg)` (tests, scripted answers).
+        model_name: the `model` field of metrics.json (default: the endpoint, the checkpoint or the model).
+        judge: the judge config itself, instead of the file `evaluate.judge` names.
 
     Returns:
         the metrics.json content.
 
     Raises:
-        ConfigError: missing split or records; AdapterError: `checkpoint` is not a complete, published adapter.
+        ConfigError: missing split or records, an unreadable judge config; AdapterError: the checkpoint is not a
+            complete, published adapter; EndpointError: the service refused a request.
     """
-    records = load_eval_records(cfg, split)
-    out = Path(out_dir) if out_dir else Path(cfg.evaluate.out_dir) / split
-    generate = generator or local_generator(cfg, checkpoint)
+    from mentalglm.config import load_config
+
+    ev = cfg.evaluate
+    if judge is None and ev.judge:
+        judge = load_config(JudgeConfig, ev.judge)
+    records = load_eval_records(cfg, ev.split)
+    out = ev.output_dir()
+    generate = generator or answer_source(cfg)
     start = time.perf_counter()
     predictions = []
     try:
@@ -116,11 +129,12 @@ def evaluate(cfg: EvaluateConfig, checkpoint: str | Path | None, split: str, out
         if generator is None and hasattr(generate, "close"):
             generate.close()
     elapsed = time.perf_counter() - start
-    metrics = score(records, predictions, split, model_name or str(checkpoint or cfg.model.name_or_path))
+    name = model_name or ev.endpoint or str(ev.checkpoint or cfg.model.name_or_path)
+    metrics = score(records, predictions, ev.split, name)
     metrics["generation"] = {"records": len(records), "seconds": round(elapsed, 2),
                              "samples_per_s": round(len(records) / max(elapsed, 1e-9), 2)}
     if judge is not None:
         judge_predictions(judge, records, predictions, metrics)
     write_outputs(out, metrics, predictions)
-    log.info("scored %d %s records in %.1fs; outputs in %s", len(records), split, elapsed, out)
+    log.info("scored %d %s records in %.1fs; outputs in %s", len(records), ev.split, elapsed, out)
     return metrics

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from mentalglm.data.records import Record
-from mentalglm.evaluate.explanations import explanation_metrics
-from mentalglm.task_metrics import task_metrics
+from mentalglm.tasks.text_metrics import explanation_metrics
+from mentalglm.tasks.metrics import task_metrics
 from mentalglm.tasks import SCORED_TASKS, parse_response
 
 

@@ -2,5 +2,5 @@
 
 Modules: `prompts` (the versioned per-task prompts and their few-shot examples), `verify` (the checks an answer
 passes), `worker` (one record, and the Ray Data actor), `review` (the review sample) and `run` (`run_explain`).
-Requests go through the project's chat client and its answer cache (`mentalglm.chat_client`, `mentalglm.chat_cache`).
+Requests go through the project's chat client and its answer cache (`mentalglm.chat.client`, `mentalglm.chat.cache`).
 """

@@ -13,9 +13,9 @@ import json
 import random
 from typing import Any
 
-from mentalglm.data.io import write_text_atomic
+from mentalglm.runs.files import write_text_atomic
 from mentalglm.data.records import Record
-from mentalglm.stratify import round_robin
+from mentalglm.data.stratify import round_robin
 
 COLUMNS = ("id", "split", "task", "labels", "status", "reason", "explanation", "answer", "post")
 

@@ -24,7 +24,7 @@ from typing import Any
 from mentalglm.config import ConfigError
 from mentalglm.config.explain import ExplainConfig
 from mentalglm.data.hf_dataset import write_hf_dataset
-from mentalglm.data.io import write_dir_atomic, write_json_atomic, write_jsonl_atomic
+from mentalglm.runs.files import write_dir_atomic, write_json_atomic, write_jsonl_atomic
 from mentalglm.data.records import Record, load_split
 from mentalglm.explain.prompts import load_prompt
 from mentalglm.explain.review import write_review
@@ -49,7 +49,7 @@ def _read_data_dir(cfg: ExplainConfig) -> tuple[dict[str, list[Record]], dict]:
 def _consistency_models(cfg: ExplainConfig, outputs: dict[str, list[Record]]) -> dict[str, bytes]:
     if not cfg.verify.consistency:
         return {}
-    from mentalglm.evaluate.baseline import LabelModel
+    from mentalglm.model.label_model import LabelModel
 
     models = {}
     for task in cfg.tasks:
@@ -66,7 +66,7 @@ def _ask_teacher(cfg: ExplainConfig, todo: list[Record], models: dict[str, bytes
     import ray
 
     from mentalglm.explain.worker import ExplainWorker
-    from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.cluster.connect import ensure_ray
 
     api_key = cfg.teacher.api_key("teacher")
     ensure_ray(cfg.ray)

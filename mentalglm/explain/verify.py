@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 from mentalglm.config.explain import VerifySection
 from mentalglm.data.scrub import scrub_pii
-from mentalglm.evidence import grounded_spans, quoted_spans
+from mentalglm.tasks.evidence import grounded_spans, quoted_spans
 from mentalglm.tasks import get_task, parse_response, render_response
 
 REASONS = ("unparseable", "label_mismatch", "no_explanation", "no_quote", "quote_not_in_post", "too_short",

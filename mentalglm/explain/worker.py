@@ -8,9 +8,9 @@ import pickle
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mentalglm.chat_client import ChatClient, chat_settings
+from mentalglm.chat.client import ChatClient, chat_settings
 from mentalglm.config.explain import ExplainConfig
-from mentalglm.chat_cache import AnswerCache
+from mentalglm.chat.cache import AnswerCache
 from mentalglm.explain.prompts import TeacherPrompt, load_prompt
 from mentalglm.explain.verify import Consistency, verify_answer
 

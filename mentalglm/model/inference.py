@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 from mentalglm.config.schema import ModelConfig
 from mentalglm.model.chat_format import stop_token_ids
-from mentalglm.model.prompt_ids import left_pad, prompt_encoder
+from mentalglm.data.prompt_ids import left_pad, prompt_encoder
 
 
 SAMPLING_EPS = 1e-5
@@ -106,7 +106,7 @@ def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merg
         AdapterError: `adapter` is not a complete, published adapter folder (the message names the file).
     """
     from mentalglm.model.loading import load_model, load_tokenizer
-    from mentalglm.publish import resolve_adapter
+    from mentalglm.runs.publish import resolve_adapter
 
     tok_cfg = model_cfg
     if adapter is not None:

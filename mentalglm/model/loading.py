@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mentalglm.config.schema import ModelConfig
-
-
-class ModelLoadError(RuntimeError):
-    """The model or tokenizer named by `model.name_or_path` could not be loaded."""
+from mentalglm.errors import ModelLoadError
 
 
 def check_model_path(name_or_path: str, marker: str = "config.json") -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 from mentalglm.config.schema import ModelInitConfig
-from mentalglm.data.io import write_dir_atomic
+from mentalglm.runs.files import write_dir_atomic
 from mentalglm.data.records import load_split
 from mentalglm.model.chat_format import EOS_TOKEN, GLM4_CHAT_TEMPLATE, GLM4_SPECIAL_TOKENS, STOP_TOKENS
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mentalglm.cluster_shape import load_cluster_shape
+from mentalglm.cluster.shape import load_cluster_shape
 from mentalglm.config import ConfigError
 
 GIB = 1024**3

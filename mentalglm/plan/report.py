@@ -18,6 +18,7 @@ from mentalglm.plan.compute import (DataTokens, data_tokens, epoch_model_flops, 
 from mentalglm.plan.hardware import GIB, Gpu, worker_gpu
 from mentalglm.plan.memory import MemoryPlan, ZeroSettings, memory_plan
 from mentalglm.plan.shape import ModelShape, model_shape
+from mentalglm.plan.steps import steps_per_epoch, total_steps
 
 log = logging.getLogger(__name__)
 PROMPT_OVERHEAD_TOKENS = 8  # [gMASK]<sop><|user|>\n … <|assistant|>\n and the end token around each example
@@ -133,8 +134,6 @@ def make_plan(cfg: TrainConfig, ds: dict[str, Any], name: str | None = None, wit
     Raises:
         ConfigError: the model config cannot be read, a LoRA target is not in the model, an unknown GPU type.
     """
-    from mentalglm.train.loop import steps_per_epoch, total_steps
-
     zero = ZeroSettings.of(ds)
     shape = model_shape(cfg.model, cfg.lora, zero.persistence_threshold)
     gpu, source = worker_gpu(cfg.plan.gpu, cfg.ray.cluster,

@@ -14,7 +14,7 @@ from typing import Any
 from mentalglm.config import ConfigError
 from mentalglm.config.schema import ModelConfig
 from mentalglm.config.train import LoraSection
-from mentalglm.train.lora import check_target_modules
+from mentalglm.model.lora_targets import check_target_modules
 
 # hub id -> the folder under configs/model/ holding its config.json
 REFERENCE_CONFIGS = {"THUDM/glm-4-9b-chat-hf": "glm-4-9b-chat-hf", "zai-org/glm-4-9b-chat-hf": "glm-4-9b-chat-hf"}

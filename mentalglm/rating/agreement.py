@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Iterable, Sequence
 
 from mentalglm.rating.readers import Rating
-from mentalglm.rating.rubric import SCORES
+from mentalglm.tasks.rubric import SCORES
 
 
 def rating_matrix(ratings: Iterable[Rating]) -> tuple[list[str], list[str], list[list[float]]]:

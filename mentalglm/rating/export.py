@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from mentalglm.config.rating import RateExportConfig
-from mentalglm.data.io import DataError, iter_jsonl, read_text, write_dir_atomic, write_json_atomic, write_text_atomic
-from mentalglm.evaluate.explanations import corpus_bleu4, rouge_l, tokenize_zh
-from mentalglm.evidence import grounded_spans
-from mentalglm.rating.rubric import CRITERIA, labelstudio_config
-from mentalglm.stratify import round_robin
+from mentalglm.data.io import DataError, iter_jsonl, read_text
+from mentalglm.runs.files import write_dir_atomic, write_json_atomic, write_text_atomic
+from mentalglm.tasks.text_metrics import corpus_bleu4, rouge_l, tokenize_zh
+from mentalglm.tasks.evidence import grounded_spans
+from mentalglm.tasks.rubric import CRITERIA, labelstudio_config
+from mentalglm.data.stratify import round_robin
 
 ITEM_COLUMNS = ("item_id", "system", "task", "label", "post", "explanation")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mentalglm.data.io import DataError, read_text
-from mentalglm.rating.rubric import CRITERIA, SCORES
+from mentalglm.tasks.rubric import CRITERIA, SCORES
 
 
 @dataclass(frozen=True)

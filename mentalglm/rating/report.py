@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mentalglm.config.rating import RateImportConfig
-from mentalglm.data.io import DataError, write_dir_atomic, write_figure_atomic, write_json_atomic, write_text_atomic
+from mentalglm.data.io import DataError
+from mentalglm.runs.files import write_dir_atomic, write_figure_atomic, write_json_atomic, write_text_atomic
 from mentalglm.rating.agreement import (
     bootstrap_mean,
     gwet_ac1,
@@ -21,7 +22,7 @@ from mentalglm.rating.agreement import (
     spearman,
 )
 from mentalglm.rating.readers import Rating, load_key, read_labelstudio, read_mentalllama, read_rater_csv
-from mentalglm.rating.rubric import CRITERIA
+from mentalglm.tasks.rubric import CRITERIA
 
 
 def read_all(cfg: RateImportConfig) -> list[Rating]:

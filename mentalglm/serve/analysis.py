@@ -3,7 +3,7 @@ risk alert."""
 
 from __future__ import annotations
 
-from mentalglm.evidence import grounded_spans
+from mentalglm.tasks.evidence import grounded_spans
 from mentalglm.tasks import HIGH_LEVEL_THRESHOLD, parse_response
 
 HIGH_RISK_LABEL = "高自杀风险"

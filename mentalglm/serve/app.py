@@ -1,6 +1,6 @@
 """The Ray Serve deployment: one replica holds the model and answers the HTTP API through a FastAPI ingress.
 
-Routes (the README's Serving section): `POST /v1/analyze`, `POST /v1/chat/completions` (stream false or true),
+Routes (docs/serving.md): `POST /v1/analyze`, `POST /v1/chat/completions` (stream false or true),
 `GET /v1/models`, `GET /healthz`, `GET /` (the analyst page). In front of them, `RequestGuard` checks the token
 and the body size before anything is parsed. Non-streamed generation goes through the replica's `Batcher`
 (`mentalglm.serve.batcher`), so concurrent requests on a replica share `generate` calls (a batch is formed when the

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (the README's Serving section), as pydantic models.
+"""Request and response bodies of the HTTP API (docs/serving.md), as pydantic models.
 
 FastAPI validates requests against these and publishes them in the OpenAPI schema; a body that does not
 fit gets 422 with the field named.

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mentalglm import storage
+from mentalglm.runs import storage
 from mentalglm.config import ConfigError, load_config
 from mentalglm.config.serve import ServeConfig
 
@@ -26,7 +26,7 @@ def resolve_checkpoint(cfg: ServeConfig, checkpoint: str | Path | None) -> str |
     Raises:
         ConfigError: the location holds no complete, published adapter (the message names the file).
     """
-    from mentalglm.publish import AdapterError, read_manifest, verify_folder
+    from mentalglm.runs.publish import AdapterError, read_manifest, verify_folder
 
     location = str(checkpoint) if checkpoint else cfg.serve.checkpoint
     if location is None:
@@ -125,8 +125,8 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
     """
     from ray import serve
 
-    from mentalglm.capacity import check_capacity
-    from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.cluster.capacity import check_capacity
+    from mentalglm.cluster.connect import ensure_ray
     from mentalglm.serve.guard import proxy_env
 
     s = cfg.serve

@@ -65,6 +65,21 @@ def _error_event(status: int, message: str, kind: str) -> str:
     return _event({"error": {"message": message, "type": kind, "code": status}})
 
 
+def _text_so_far(engine: GenerationEngine, tokens: list[int], max_new_tokens: int, sent: str) -> str | None:
+    """The answer's text after `tokens`, or None while it cannot be sent yet: after a stop token (the text is
+    complete; wait for generation to end), or mid UTF-8 sequence (it decodes to U+FFFD; wait for the next token)."""
+    kept = engine.answer_tokens(tokens, max_new_tokens)
+    if len(kept) < len(tokens):
+        return None
+    text = engine.decode_answer(kept)
+    return None if text.endswith("\ufffd") or not text.startswith(sent) else text
+
+
+def _usage(result: GenerationResult) -> dict[str, int]:
+    return {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens}
+
+
 async def chat_events(engine: GenerationEngine, request: GenerationRequest, pool: ThreadPoolExecutor, slot: Slot,
                       completion_id: str, model_id: str, timeout_s: float,
                       include_usage: bool = False) -> AsyncIterator[str]:
@@ -89,8 +104,7 @@ async def chat_events(engine: GenerationEngine, request: GenerationRequest, pool
         future = loop.run_in_executor(pool, engine.stream_tokens, request, on_token)
         future.add_done_callback(lambda _: queue.put_nowait(_END))
         deadline = time.monotonic() + timeout_s
-        tokens: list[int] = []
-        sent = ""
+        tokens, sent = [], ""  # the answer's tokens so far, the text the client has
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), max(deadline - time.monotonic(), 0.001))
@@ -103,14 +117,8 @@ async def chat_events(engine: GenerationEngine, request: GenerationRequest, pool
             if item is _END:
                 break
             tokens.append(item)
-            kept = engine.answer_tokens(tokens, request.max_new_tokens)
-            if len(kept) < len(tokens):
-                continue  # a stop token: the text is complete, wait for generation to end
-            text = engine.decode_answer(kept)
-            # an unfinished UTF-8 sequence decodes to U+FFFD; wait for the token that completes it
-            if text.endswith("\ufffd") or not text.startswith(sent):
-                continue
-            if len(text) > len(sent):
+            text = _text_so_far(engine, tokens, request.max_new_tokens, sent)
+            if text is not None and len(text) > len(sent):
                 yield chunk({"content": text[len(sent):]})
                 sent = text
         try:
@@ -121,16 +129,13 @@ async def chat_events(engine: GenerationEngine, request: GenerationRequest, pool
                                     "incomplete", "server_error")
             yield "data: [DONE]\n\n"
             return
-        if result.text.startswith(sent):
-            if len(result.text) > len(sent):
-                yield chunk({"content": result.text[len(sent):]})
-        else:  # cannot happen with a prefix-stable decoder; say so rather than send a different answer
+        if not result.text.startswith(sent):  # cannot happen with a prefix-stable decoder; say so, send no other
             log.warning("stream %s: streamed text is not a prefix of the answer", completion_id)
+        elif len(result.text) > len(sent):
+            yield chunk({"content": result.text[len(sent):]})
         yield chunk({}, result.finish_reason)
         if include_usage:
-            yield envelope([], usage={"prompt_tokens": result.prompt_tokens,
-                                      "completion_tokens": result.completion_tokens,
-                                      "total_tokens": result.prompt_tokens + result.completion_tokens})
+            yield envelope([], usage=_usage(result))
         yield "data: [DONE]\n\n"
     finally:
         request.cancel.set()  # the client may have gone: stop generating for it

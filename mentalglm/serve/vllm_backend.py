@@ -29,9 +29,9 @@ def export_merged(cfg: ServeConfig, adapter: str | Path, out_dir: Path | None = 
     """
     import json
 
-    from mentalglm.data.io import write_dir_atomic
+    from mentalglm.runs.files import write_dir_atomic
     from mentalglm.model.inference import load_for_generation
-    from mentalglm.publish import read_manifest, resolve_adapter
+    from mentalglm.runs.publish import read_manifest, resolve_adapter
 
     local = resolve_adapter(adapter)
     source = {"adapter": str(adapter), "adapter_manifest_sha256": read_manifest(local)[1]}

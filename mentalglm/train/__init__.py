@@ -1,8 +1,13 @@
 """Distributed LoRA fine-tuning: Ray Train (V2) workers each running a DeepSpeed engine.
 
-Public entry point: `train(cfg)`; the per-worker loop is `loop.train_loop_per_worker`.
+`train(cfg)` runs a config (its stages in order); `run_training` one Ray Train run with extra callbacks (Tune's);
+`stage_config` a stage's own config; `preflight` every check made before a worker starts. The worker side is one
+file, `recipe` (`train_loop_per_worker`, `LoraRecipe`).
 """
 
-from mentalglm.train.trainer import TrainResult, train
+from mentalglm.train.driver import run_training
+from mentalglm.train.export import TrainResult
+from mentalglm.train.preflight import preflight, resolve_paths
+from mentalglm.train.stages import stage_config, train
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["TrainResult", "preflight", "resolve_paths", "run_training", "stage_config", "train"]

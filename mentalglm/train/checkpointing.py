@@ -82,3 +82,23 @@ def load_checkpoint(engine: Any, ckpt_dir: Path) -> TrainerState:
         raise RuntimeError(f"{ckpt_dir / DEEPSPEED_DIR}: DeepSpeed found no checkpoint files to load; refusing to "
                            f"continue from fresh weights at step {state.global_step}")
     return state
+
+
+PROBE_SIZE = 2
+PROBE_TOKENS = 24
+
+
+def probe_logits(engine: Any, tokenizer: Any, device: Any) -> dict[str, Any]:
+    """Logits of a fixed batch of synthetic token ids (never a real post: checkpoints must not hold post text)."""
+    import torch
+
+    special = set(tokenizer.all_special_ids)
+    ordinary = torch.tensor([i for i in range(len(tokenizer)) if i not in special])
+    generator = torch.Generator().manual_seed(0)
+    input_ids = ordinary[torch.randint(len(ordinary), (PROBE_SIZE, PROBE_TOKENS), generator=generator)]
+    attention_mask = torch.ones_like(input_ids)
+    engine.eval()
+    with torch.no_grad():
+        logits = engine(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits.float().cpu()
+    engine.train()
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "logits": logits}

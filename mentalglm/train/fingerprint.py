@@ -17,11 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mentalglm import storage
+from mentalglm.runs import storage
 from mentalglm.config import ConfigError
 from mentalglm.config.train import TrainConfig
-from mentalglm.data.io import file_sha256
-from mentalglm.run_layout import RunLayout
+from mentalglm.runs.files import file_sha256
+from mentalglm.runs.layout import RunLayout
 
 _TRAIN_KEYS = ("epochs", "max_steps", "micro_batch_size", "grad_accum", "lr", "weight_decay", "warmup_ratio",
                "schedule", "max_grad_norm", "precision", "init_adapter")

@@ -1,4 +1,4 @@
-"""LoRA on the base model: target-module discovery, attaching (or resuming) an adapter, and a size check."""
+"""LoRA on the base model: attaching (or resuming) an adapter, and a size check (targets: `mentalglm.model.lora_targets`)."""
 
 from __future__ import annotations
 
@@ -6,35 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mentalglm.config import ConfigError
 from mentalglm.config.train import LoraSection
-
-
-def linear_module_names(model: Any) -> dict[str, list[tuple[int, int]]]:
-    """Leaf names of the model's Linear layers (`q_proj`) -> the (in, out) features of each such layer.
-
-    The LM head is left out: LoRA on the output embedding is not what target_modules means here.
-    """
-    import torch
-
-    found: dict[str, list[tuple[int, int]]] = {}
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and not name.endswith("lm_head"):
-            found.setdefault(name.rsplit(".", 1)[-1], []).append((module.in_features, module.out_features))
-    return found
-
-
-def check_target_modules(model: Any, target_modules: list[str]) -> None:
-    """Fail unless every LoRA target is the leaf name of a Linear layer of `model` (a meta-device skeleton will do).
-
-    Raises:
-        ConfigError: naming lora.target_modules, the unknown names and the model's Linear layers.
-    """
-    layers = linear_module_names(model)
-    unknown = [t for t in target_modules if t not in layers]
-    if unknown:
-        raise ConfigError(f"lora.target_modules: {unknown} not in {type(model).__name__}; its Linear layers "
-                          f"are {sorted(layers)}")
+from mentalglm.model.lora_targets import linear_module_names
 
 
 def expected_trainable_parameters(model: Any, lora: LoraSection) -> int:

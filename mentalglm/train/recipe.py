@@ -1,5 +1,5 @@
-"""One worker's LoRA training run, in named steps: `setup` (model, data, DeepSpeed engine, restore), then
-`train_epoch` until done, each report point doing `evaluate` and `save_and_report`.
+"""The training recipe: the Ray Train worker entry (`train_loop_per_worker`) and one worker's LoRA run in named
+steps: `setup` (model, data, DeepSpeed engine, restore), then `train_epoch` until done, each report point doing `evaluate` and `save_and_report`.
 
 Each rank reads its own shard of length-grouped batches. Every `train.checkpoint_every` optimizer steps (and at
 each epoch end unless `train.checkpoint_at_epoch_end` is off), all ranks evaluate val loss together, save their
@@ -10,6 +10,9 @@ resumed run replays exactly.
 from __future__ import annotations
 
 import logging
+import math
+import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,18 +20,64 @@ from pathlib import Path
 from typing import Any
 
 from mentalglm.config.train import TrainConfig
-from mentalglm.data.batching import collate
+from mentalglm.data.batching import collate, length_grouped_batches, shard_batches
 from mentalglm.data.split_records import split_records
 from mentalglm.data.encoded import encoded_split
-from mentalglm.data.tokenization import encode_records
-from mentalglm.train.checkpointing import TrainerState, load_checkpoint, save_checkpoint
+from mentalglm.data.tokenization import IGNORE_INDEX, EncodedExample, encode_records
+from mentalglm.train.checkpointing import TrainerState, load_checkpoint, probe_logits, save_checkpoint
 from mentalglm.train.compat import disable_deepspeed_cpu_shm_comm
-from mentalglm.train.deepspeed_config import fill_deepspeed_config, zero_stage
-from mentalglm.train.loop import (_epoch_batches, _loss_sum, _probe, _setup_model, _to, evaluate_loss, lr_lambda,
-                                  steps_per_epoch, total_steps)
+from mentalglm.config.deepspeed import fill_deepspeed_config, zero_stage
+from mentalglm.plan.steps import lr_lambda, steps_per_epoch, total_steps
+from mentalglm.train.model_setup import setup_model
 from mentalglm.train.val_f1 import val_f1, val_subset
 
 log = logging.getLogger(__name__)
+LOG_LEVEL_ENV = "MENTALGLM_LOG_LEVEL"  # the CLI's --log-level, passed on to Ray workers
+
+
+def epoch_batches(lengths: list[int], cfg: TrainConfig, epoch: int, rank: int, world: int) -> list[list[int]]:
+    """This rank's micro-batches (example indices) of `epoch`: length-grouped, sharded, cut to whole accumulations."""
+    batches = length_grouped_batches(lengths, cfg.train.micro_batch_size, cfg.run.seed, epoch)
+    mine = shard_batches(batches, rank, world)
+    return mine[: len(mine) - len(mine) % cfg.train.grad_accum]
+
+
+def to_device(batch: dict, device: Any) -> dict:
+    """The batch's tensors on `device`."""
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def loss_sum(engine: Any, batch: dict) -> tuple[Any, Any]:
+    """(sum of token losses, number of loss tokens) of a batch; HF returns their mean."""
+    out = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    n = (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+    return out.loss.float() * n, n
+
+
+def evaluate_loss(engine: Any, examples: list[EncodedExample], batch_size: int, pad_id: int,
+                  rank: int, world: int, device: Any) -> float:
+    """Token-weighted mean loss over all of `examples`, split across ranks.
+
+    Every rank runs the same number of forward passes (ZeRO-3 gathers weights collectively); a rank out of
+    batches runs its first batch again with weight zero.
+    """
+    import torch
+    import torch.distributed as dist
+
+    batches = [examples[i:i + batch_size] for i in range(0, len(examples), batch_size)]
+    rounds = math.ceil(len(batches) / world)
+    totals = torch.zeros(2, dtype=torch.float64, device=device)
+    engine.eval()
+    with torch.no_grad():
+        for r in range(rounds):
+            idx = r * world + rank
+            weight = 1.0 if idx < len(batches) else 0.0
+            total, n = loss_sum(engine, to_device(collate(batches[min(idx, len(batches) - 1)], pad_id), device))
+            totals += torch.stack([total.double(), n.double()]) * weight
+    engine.train()
+    if world > 1:
+        dist.all_reduce(totals)
+    return (totals[0] / totals[1].clamp(min=1)).item()
 
 
 @dataclass
@@ -81,7 +130,7 @@ class LoraRecipe:
         # Wrap Ray's process group in DeepSpeed's comm layer now: ZeRO-3 model loading reads the world size from it.
         deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
         ds_config = fill_deepspeed_config(self.raw_deepspeed, cfg, self.world, bf16)
-        self.tokenizer, model = _setup_model(cfg, bf16, ds_config)
+        self.tokenizer, model = setup_model(cfg, bf16, ds_config)
         self._load_data()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
@@ -130,11 +179,11 @@ class LoraRecipe:
     def micro_step(self, indices: list[int]) -> tuple[Any, Any, int]:
         """One micro-batch of the training examples at `indices`: forward, backward and DeepSpeed's step (an
         optimizer step at the accumulation boundary). Returns (summed loss, target tokens, real tokens)."""
-        batch = _to(collate([self.train_ex[j] for j in indices], self.tokenizer.pad_token_id), self.device)
-        loss_sum, n = _loss_sum(self.engine, batch)
-        self.engine.backward(loss_sum / n.clamp(min=1))
+        batch = to_device(collate([self.train_ex[j] for j in indices], self.tokenizer.pad_token_id), self.device)
+        total, n = loss_sum(self.engine, batch)
+        self.engine.backward(total / n.clamp(min=1))
         self.engine.step()
-        return loss_sum.detach(), n, int(batch["attention_mask"].sum())
+        return total.detach(), n, int(batch["attention_mask"].sum())
 
     def train_epoch(self) -> bool:
         """Train from the current position to the end of the epoch (or of the run); report where due. Returns
@@ -142,12 +191,12 @@ class LoraRecipe:
         import torch
 
         cfg, state, engine = self.cfg, self.state, self.engine
-        batches = _epoch_batches(self.lengths, cfg, state.epoch, self.rank, self.world)
+        batches = epoch_batches(self.lengths, cfg, state.epoch, self.rank, self.world)
         for i in range(state.step_in_epoch * cfg.train.grad_accum, len(batches)):
             torch.manual_seed(hash((cfg.run.seed, self.rank, state.epoch, i)) % (2**31))
             boundary = engine.is_gradient_accumulation_boundary()
-            loss_sum, n, tokens = self.micro_step(batches[i])
-            self.window.loss += torch.stack([loss_sum.double(), n.double()])
+            total, n, tokens = self.micro_step(batches[i])
+            self.window.loss += torch.stack([total.double(), n.double()])
             self.window.tokens += tokens
             if not boundary:
                 continue
@@ -199,7 +248,7 @@ class LoraRecipe:
         import ray.train
 
         self.state.metrics, self.state.done = metrics, done
-        probe = _probe(self.engine, self.tokenizer, self.device)
+        probe = probe_logits(self.engine, self.tokenizer, self.device)
         with tempfile.TemporaryDirectory(prefix=f"mentalglm-ckpt-r{self.rank}-") as tmp:
             save_checkpoint(self.engine, Path(tmp), self.state, self.tokenizer, self.rank, self.zero3, probe)
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp),
@@ -218,3 +267,21 @@ class LoraRecipe:
     def _val_loss(self) -> float:
         return evaluate_loss(self.engine, self.val_ex, self.cfg.train.eval_batch_size, self.tokenizer.pad_token_id,
                              self.rank, self.world, self.device)
+
+
+def _worker_logging() -> None:
+    # A Ray worker has no handler for the library's loggers; with MENTALGLM_LOG_LEVEL set (the CLI sets it from
+    # --log-level), they write to the worker's stderr log at that level.
+    level = os.environ.get(LOG_LEVEL_ENV)
+    logger = logging.getLogger("mentalglm")
+    if level and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level.upper())
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Ray Train worker entry: run the LoRA recipe (`mentalglm.train.recipe`) until done or `stop_after_step`."""
+    _worker_logging()
+    LoraRecipe(loop_config).run()

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from mentalglm.data.records import Record
 from mentalglm.data.split_records import SplitRecords
 from mentalglm.model.inference import generate_responses
-from mentalglm.task_metrics import HEADLINE, task_metrics
+from mentalglm.tasks.metrics import HEADLINE, task_metrics
 from mentalglm.tasks import SCORED_TASKS, parse_response
 
 

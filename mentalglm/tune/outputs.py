@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from mentalglm.data.io import write_figure_atomic, write_json_atomic, write_text_atomic
-from mentalglm.publish import MANIFEST, publish_dir
+from mentalglm.runs.files import write_figure_atomic, write_json_atomic, write_text_atomic
+from mentalglm.runs.publish import MANIFEST, publish_dir
 
 
 def _trial_rows(result_grid: Any, metric: str, mode: str, space_keys: list[str]) -> list[dict[str, Any]]:

@@ -13,13 +13,16 @@ from typing import Any
 
 from mentalglm.config import ConfigError
 from mentalglm.config.train import TrainConfig
+from mentalglm.config.deepspeed import read_deepspeed_config
 from mentalglm.config.tune import TuneConfig
-from mentalglm import storage
-from mentalglm.publish import AdapterError, read_manifest, resolve_adapter, upload_published
-from mentalglm.capacity import runs_at_once
-from mentalglm.ray_cluster import ensure_ray
-from mentalglm.run_layout import RunLayout
+from mentalglm.plan import preflight_plan
+from mentalglm.runs import storage
+from mentalglm.runs.publish import AdapterError, read_manifest, resolve_adapter, upload_published
+from mentalglm.cluster.capacity import runs_at_once
+from mentalglm.cluster.connect import ensure_ray
+from mentalglm.runs.layout import RunLayout
 from mentalglm.train.checkpointing import ADAPTER_DIR
+from mentalglm.tune.planning import heaviest_trial
 from mentalglm.tune.outputs import export_best, plot_sweep, write_sweep_csv
 from mentalglm.tune.space import check_search_space, trial_config, tune_domains
 
@@ -41,7 +44,7 @@ def _run_trial(params: dict[str, Any], base: dict[str, Any], sweep: RunLayout) -
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from mentalglm.train.trainer import run_training
+    from mentalglm.train import run_training
 
     cfg = trial_config(base, params)
     trial = sweep.trial(ray.tune.get_context().get_trial_id())
@@ -70,6 +73,31 @@ def _search_alg(cfg: TuneConfig, concurrency: int):
     return OptunaSearch(seed=cfg.tune.seed)
 
 
+def _tuner(cfg: TuneConfig, trainable: Any, layout: RunLayout, concurrency: int) -> Any:
+    """The sweep's Tuner: restored from run storage when a sweep of this name ran there before, else a new one."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from mentalglm.tune.placement_groups import ReleaseStrandedPlacementGroups
+
+    state = layout.tuner_state
+    if tune.Tuner.can_restore(str(state)):
+        log.info("resuming the sweep in %s; finished trials are not rerun", state)
+        return tune.Tuner.restore(str(state), trainable, resume_unfinished=True, resume_errored=True)
+    metric, mode = cfg.resolved_metric()
+    asha = cfg.tune.asha
+    scheduler = ASHAScheduler(metric=metric, mode=mode, grace_period=asha.grace_period,
+                              reduction_factor=asha.reduction_factor, max_t=asha.max_t)
+    return tune.Tuner(
+        trainable, param_space=tune_domains(cfg.tune.search_space),
+        tune_config=tune.TuneConfig(num_samples=cfg.tune.num_samples, scheduler=scheduler,
+                                    search_alg=_search_alg(cfg, concurrency),
+                                    max_concurrent_trials=None if cfg.tune.searcher == "random" else concurrency),
+        # a restored sweep gets its callbacks back from Tune's saved state
+        run_config=tune.RunConfig(name="tuner", storage_path=str(layout.store),
+                                  callbacks=[ReleaseStrandedPlacementGroups()]))
+
+
 def run_sweep(cfg: TuneConfig) -> SweepResult:
     """Run (or resume) the sweep of `cfg` and export the best trial's adapter to `…/best/`.
 
@@ -79,19 +107,13 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
             `mentalglm train` (data, model, target modules, DeepSpeed config) — all before a trial starts.
     """
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
-    from mentalglm.train.trainer import preflight, resolve_paths
-    from mentalglm.tune.placement_groups import ReleaseStrandedPlacementGroups
+    from mentalglm.train import preflight, resolve_paths
 
     check_search_space(cfg)
     base_cfg = resolve_paths(TrainConfig.model_validate(cfg.model_dump(exclude={"tune"})))
     preflight(base_cfg)
     if base_cfg.scaling.use_gpu and base_cfg.plan.check:
-        from mentalglm.plan import preflight_plan
-        from mentalglm.plan.table import heaviest_trial
-        from mentalglm.train.deepspeed_config import read_deepspeed_config
-
         trial, _ = heaviest_trial(cfg)  # the sampled trial with the most memory per GPU must fit too
         preflight_plan(trial, read_deepspeed_config(trial))
     ensure_ray(cfg.ray)
@@ -108,22 +130,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
         # The trial only drives its Train run: it holds no CPU (the Train workers hold those), just a token of
         # memory, since Tune refuses an empty resource request.
         {"cpu": 0, "memory": 64 * 1024**2})
-    state = layout.tuner_state
-    if tune.Tuner.can_restore(str(state)):
-        log.info("resuming the sweep in %s; finished trials are not rerun", state)
-        tuner = tune.Tuner.restore(str(state), trainable, resume_unfinished=True, resume_errored=True)
-    else:
-        asha = cfg.tune.asha
-        scheduler = ASHAScheduler(metric=metric, mode=mode, grace_period=asha.grace_period,
-                                  reduction_factor=asha.reduction_factor, max_t=asha.max_t)
-        tuner = tune.Tuner(
-            trainable, param_space=tune_domains(cfg.tune.search_space),
-            tune_config=tune.TuneConfig(num_samples=cfg.tune.num_samples, scheduler=scheduler,
-                                        search_alg=_search_alg(cfg, concurrency),
-                                        max_concurrent_trials=None if cfg.tune.searcher == "random" else concurrency),
-            # a restored sweep gets its callbacks back from Tune's saved state
-            run_config=tune.RunConfig(name="tuner", storage_path=str(layout.store),
-                                      callbacks=[ReleaseStrandedPlacementGroups()]))
+    tuner = _tuner(cfg, trainable, layout, concurrency)
     log.info("%d samples, up to %d trials at once (%d workers x %d CPU each), metric %s (%s)",
              cfg.tune.num_samples, concurrency, base_cfg.scaling.num_workers, base_cfg.scaling.cpus_per_worker,
              metric, mode)

@@ -1,7 +1,7 @@
 """The cluster path as a user runs it: manifests valid under KubeRay v1.7.0's CRDs (strict) and Kubernetes' schemas;
 cluster.yaml and the KubeRay groups describe the same node types; every shipped train, tune and serve config is
 placeable by Ray's own autoscaler on both; a head started as cluster.yaml starts it refuses a client without the
-token; the README's cluster section runs word for word up to the first command that needs a cloud."""
+token; the cluster page (docs/cluster.md) runs word for word up to the first command that needs a cloud."""
 
 import copy
 import os
@@ -95,7 +95,7 @@ def test_a_wrong_copy_fails(break_it, message):
 
 
 def _descriptions():
-    from mentalglm.schedulability import cluster_yaml_node_types, kuberay_node_types
+    from mentalglm.cluster.placement import cluster_yaml_node_types, kuberay_node_types
 
     out = {"cluster.yaml": cluster_yaml_node_types(REPO / "cluster.yaml")}
     for name in ("rayjob-train.yaml", "rayservice.yaml"):
@@ -137,7 +137,7 @@ def _shipped_configs():
 
 
 def test_every_shipped_config_is_placeable_on_both_descriptions():
-    from mentalglm.schedulability import config_bundles, unplaceable
+    from mentalglm.cluster.placement import config_bundles, unplaceable
 
     configs = dict(_shipped_configs())
     assert {"train/glm4-9b-lora.yaml", "tune/glm4-9b-lora.yaml", "serve/cluster.yaml"} <= set(configs)
@@ -151,7 +151,7 @@ def test_an_accelerator_no_node_type_has_is_named():
     from mentalglm.config import load_config
     from mentalglm.config.serve import ServeConfig
     from mentalglm.config.train import TrainConfig
-    from mentalglm.schedulability import config_bundles, unplaceable
+    from mentalglm.cluster.placement import config_bundles, unplaceable
 
     nodes = _descriptions()
     serve = load_config(ServeConfig, REPO / "configs/serve/cluster.yaml", ["serve.accelerator_type=H100"])
@@ -200,13 +200,12 @@ def test_a_head_started_as_cluster_yaml_does_refuses_a_client_without_the_token(
 
 
 def _readme_cluster_commands():
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## On a cluster"):text.index("## Configs and the CLI")]
+    section = (REPO / "docs" / "cluster.md").read_text(encoding="utf-8")
     block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
     return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
 
-def test_the_readme_cluster_section_runs_word_for_word_up_to_the_first_cloud_command(tmp_path):
+def test_the_cluster_page_runs_word_for_word_up_to_the_first_cloud_command(tmp_path):
     commands = _readme_cluster_commands()
     first_cloud = next(i for i, c in enumerate(commands) if c.startswith("ray up "))
     assert first_cloud >= 2
@@ -230,7 +229,7 @@ def test_the_readme_cluster_section_runs_word_for_word_up_to_the_first_cloud_com
 
 
 def test_the_data_preparation_job_builds_onto_a_shared_root(tmp_path):
-    """What the RayJob and the README's job run first, here from the mirror of training parts."""
+    """What the RayJob and the cluster page's job run first, here from the mirror of training parts."""
     if not (SHARED_DATA / "socialcd3k" / "train.tsv").exists():
         pytest.skip("../shared/data is absent")
     env = {**os.environ, "MENTALGLM_DATA_MIRROR": str(SHARED_DATA), "MENTALGLM_DATA_SPLITS": "[train]",
@@ -255,12 +254,12 @@ def test_the_cluster_pipeline_passes_the_cluster_preflight():
     """configs/pipeline/cluster.yaml: its data is where deploy/prepare-data.sh builds it, and every stage's config
     (the sweep's trials, the evaluation actors, the serving replicas) is placeable on both cluster descriptions and
     passes the runtime capacity check against cluster.yaml."""
-    from mentalglm.capacity import runs_at_once
+    from mentalglm.cluster.capacity import runs_at_once
     from mentalglm.config import PipelineConfig, load_config
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.config.serve import ServeConfig
     from mentalglm.config.tune import TuneConfig
-    from mentalglm.schedulability import config_bundles, unplaceable
+    from mentalglm.cluster.placement import config_bundles, unplaceable
 
     pipeline = load_config(PipelineConfig, REPO / "configs/pipeline/cluster.yaml")
     assert Path(pipeline.data_dir) == Path("/mnt/shared/mentalglm/data/cimhi")  # prepare-data.sh's cimhi

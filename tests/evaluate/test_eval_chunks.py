@@ -30,7 +30,7 @@ def test_chunked_evaluation_from_parquet_scores_gold_answers_perfectly(sample_da
         return [gold[text] for text in instructions]
 
     monkeypatch.setattr(run, "EVAL_CHUNK", 3)
-    metrics = run.evaluate(_cfg(data), None, "test", tmp_path / "out", generator=answers, model_name="gold")
+    metrics = run.evaluate(_cfg(data, f"evaluate.out={tmp_path / 'out'}"), generator=answers, model_name="gold")
     assert calls == [3, 3, 3, 1] and metrics["generation"]["records"] == 10
     tasks = metrics["tasks"]
     assert tasks["cognitive_distortion"]["micro_f1"] == 1.0 and tasks["suicide_risk"]["accuracy"] == 1.0
@@ -38,7 +38,7 @@ def test_chunked_evaluation_from_parquet_scores_gold_answers_perfectly(sample_da
     assert all(t["parse_failure_rate"] == 0.0 for t in tasks.values())
     assert tasks["suicide_level"]["rouge_l"] == pytest.approx(1.0)  # gold explanations against themselves
 
-    limited = run.evaluate(_cfg(data, "evaluate.limit=5"), None, "test", tmp_path / "five", generator=answers)
+    limited = run.evaluate(_cfg(data, "evaluate.limit=5", f"evaluate.out={tmp_path / 'five'}"), generator=answers)
     assert sum(t["n"] for t in limited["tasks"].values()) == 5
 
 

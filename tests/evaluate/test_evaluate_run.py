@@ -1,4 +1,4 @@
-"""`mentalglm evaluate` end to end on a LoRA adapter folder, `baseline`, and `--compare`."""
+"""`mentalglm evaluate` end to end on a LoRA adapter folder, `baseline`, and `evaluate compare`."""
 
 import json
 import subprocess
@@ -47,20 +47,20 @@ def test_evaluate_writes_all_four_outputs(trained_adapter, tiny_model_dir, sampl
 
 
 def test_evaluate_over_two_ray_actors_matches_one_process(trained_adapter, tiny_model_dir, sample_data_dir, tmp_path):
-    from mentalglm.config import load_config
+    from mentalglm.config import load_config, with_values
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.evaluate.run import evaluate
 
     cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=16",
         "evaluate.progress=false"])
-    single = evaluate(cfg, trained_adapter, "test", tmp_path / "one")
+    single = evaluate(with_values(cfg, {"evaluate.checkpoint": trained_adapter, "evaluate.out": tmp_path / "one"}))
     cfg.evaluate.num_workers = 2
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        spread = evaluate(cfg, trained_adapter, "test", tmp_path / "two")
+        spread = evaluate(with_values(cfg, {"evaluate.checkpoint": trained_adapter, "evaluate.out": tmp_path / "two"}))
     finally:
         ray.shutdown()
     one = (tmp_path / "one" / "predictions.jsonl").read_text()
@@ -80,17 +80,17 @@ def test_baseline_and_compare(tiny_model_dir, sample_data_dir, tmp_path):
     assert "grounding_rate" not in metrics["tasks"]["suicide_level"]
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**metrics, "model": "other-model"}))
-    table = _cli("evaluate", "--compare", str(out / "metrics.json"), str(other))
+    table = _cli("evaluate", "compare", str(out / "metrics.json"), str(other))
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0] == "| task | metric | tfidf-char-logreg | other-model |"
     assert any(line.startswith("| suicide_risk | high_f1 |") for line in lines)
-    missing = _cli("evaluate", "--compare", str(tmp_path / "nope.json"))
+    missing = _cli("evaluate", "compare", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
 def test_baseline_on_shared_val(shared_data, tmp_path):
-    from mentalglm.config import DataBuildConfig, load_config
+    from mentalglm.config import DataBuildConfig, load_config, with_values
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.data.build import build_dataset
     from mentalglm.evaluate.baseline import run_baseline
@@ -101,7 +101,7 @@ def test_baseline_on_shared_val(shared_data, tmp_path):
         source.splits = {k: shared_data / v.relative_to("data/raw") for k, v in source.splits.items()}
     build_dataset(data_cfg)
     cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [f"data.dir={tmp_path / 'cimhi'}"])
-    metrics = run_baseline(cfg, "val", tmp_path / "out")
+    metrics = run_baseline(with_values(cfg, {"evaluate.split": "val", "evaluate.out": tmp_path / "out"}))
     tasks = metrics["tasks"]
     assert tasks["cognitive_distortion"]["n"] == 272 and tasks["suicide_level"]["n"] == 636
     # Far above chance on real data: a working classifier, not a constant.

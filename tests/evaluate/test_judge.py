@@ -17,7 +17,7 @@ from scripted_teacher import ScriptedTeacher  # noqa: E402
 
 from mentalglm.config.judge import JudgeConfig  # noqa: E402
 from mentalglm.evaluate.judge import Judge  # noqa: E402
-from mentalglm.rating.rubric import CRITERIA  # noqa: E402
+from mentalglm.tasks.rubric import CRITERIA  # noqa: E402
 
 
 def _completion(text, top=None):
@@ -69,7 +69,7 @@ def test_scores_failures_retries_and_the_cache(tmp_path):
 
 
 def test_judge_scores_go_into_metrics_and_predictions(sample_data_dir, tmp_path):
-    from mentalglm.config import load_config
+    from mentalglm.config import load_config, with_values
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.data.records import load_split
     from mentalglm.evaluate.run import evaluate
@@ -79,8 +79,8 @@ def test_judge_scores_go_into_metrics_and_predictions(sample_data_dir, tmp_path)
                for r in load_split(sample_data_dir, "test")}
     cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [f"data.dir={sample_data_dir}"])
     with ScriptedTeacher(respond=respond) as server:
-        metrics = evaluate(cfg, None, "test", tmp_path / "out", generator=lambda xs: [answers[x] for x in xs],
-                           model_name="gold", judge=_config(server.url, tmp_path))
+        metrics = evaluate(with_values(cfg, {"evaluate.out": tmp_path / "out"}), judge=_config(server.url, tmp_path),
+                           generator=lambda xs: [answers[x] for x in xs], model_name="gold")
     assert metrics["judge"] == {"model": "judge", "items": 10, "scored": 40, "failures": {}, "requests": 40}
     for task in metrics["tasks"].values():
         assert task["judge_overall"] == pytest.approx(2.2)

@@ -5,10 +5,10 @@ import math
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from mentalglm.evidence import grounded_spans
-from mentalglm.evaluate.explanations import (corpus_bleu4, explanation_metrics, rouge_l, rouge_n,
+from mentalglm.tasks.evidence import grounded_spans
+from mentalglm.tasks.text_metrics import (corpus_bleu4, explanation_metrics, rouge_l, rouge_n,
                                              tokenize_zh)
-from mentalglm.task_metrics import task_metrics
+from mentalglm.tasks.metrics import task_metrics
 from mentalglm.tasks import TASKS
 
 CD_LABELS = list(TASKS["cognitive_distortion"].labels)

@@ -141,7 +141,7 @@ def test_a_killed_run_resumes_without_asking_again(data_dir, tmp_path):
     import time
     from pathlib import Path
 
-    from mentalglm.chat_cache import AnswerCache
+    from mentalglm.chat.cache import AnswerCache
     from mentalglm.explain.prompts import load_prompt
 
     from paths import REPO

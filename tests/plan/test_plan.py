@@ -12,7 +12,7 @@ from mentalglm.config.train import TrainConfig
 from mentalglm.config.tune import TuneConfig
 from mentalglm.plan import format_plan, make_plan
 from mentalglm.plan.hardware import GIB, GPUS, worker_gpu
-from mentalglm.train.deepspeed_config import read_deepspeed_config
+from mentalglm.config.deepspeed import read_deepspeed_config
 
 NINE_B = REPO / "configs/train/glm4-9b-lora.yaml"
 
@@ -82,7 +82,7 @@ def test_plan_counts_tokens_with_the_models_tokenizer(tiny_model_dir, sample_dat
 
     from mentalglm.data.split_records import split_records
     from mentalglm.data.tokenization import encode_records
-    from mentalglm.train.loop import total_steps
+    from mentalglm.plan import total_steps
 
     cfg = load_config(TrainConfig, REPO / "configs/train/local-tiny.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}",
@@ -113,7 +113,7 @@ def test_without_a_local_tokenizer_tokens_are_estimated_from_characters(in_repo,
 
 
 def test_the_heaviest_trial_of_the_9b_sweep(in_repo):
-    from mentalglm.plan.table import heaviest_trial
+    from mentalglm.tune import heaviest_trial
 
     cfg = load_config(TuneConfig, REPO / "configs/tune/glm4-9b-lora.yaml")
     trial, chosen = heaviest_trial(cfg)

@@ -12,7 +12,7 @@ from paths import SHARED_DATA
 
 from mentalglm.rating.agreement import gwet_ac1, krippendorff_alpha, rating_matrix, raw_agreement
 from mentalglm.rating.readers import read_mentalllama
-from mentalglm.rating.rubric import CRITERIA
+from mentalglm.tasks.rubric import CRITERIA
 
 FILES = {"chatgpt_data.csv": 121, "chatgpt_false_data.csv": 43, "gpt3_data.csv": 121}
 

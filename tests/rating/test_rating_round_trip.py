@@ -12,7 +12,7 @@ from mentalglm.config.rating import RateExportConfig, RateImportConfig
 from mentalglm.data.records import load_split
 from mentalglm.rating.export import export_rating_set
 from mentalglm.rating.report import import_ratings
-from mentalglm.rating.rubric import CRITERIA
+from mentalglm.tasks.rubric import CRITERIA
 
 # scripted scores: system -> rater -> criterion index -> score
 SCRIPT = {"alpha": {"r1": [3, 3, 2, 3], "r2": [3, 2, 2, 3], "r3": [2, 3, 3, 3]},

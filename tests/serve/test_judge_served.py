@@ -9,7 +9,7 @@ from conftest import TOKEN
 def test_the_served_tiny_model_as_judge(served, tmp_path, monkeypatch):
     from mentalglm.config.judge import JudgeConfig
     from mentalglm.evaluate.judge import Judge
-    from mentalglm.rating.rubric import CRITERIA
+    from mentalglm.tasks.rubric import CRITERIA
 
     main_url, _, _ = served
     monkeypatch.setenv("JUDGE_TOKEN", TOKEN)

@@ -80,7 +80,7 @@ def test_vllm_path_merges_the_adapter_and_fails_clearly_without_vllm(tiny_model_
     assert (merged / "model.safetensors").stat().st_mtime_ns == stamp
     import shutil
 
-    from mentalglm.publish import write_manifest
+    from mentalglm.runs.publish import write_manifest
 
     other = tmp_path / "other-final"
     shutil.copytree(tiny_adapter_dir, other)

@@ -203,7 +203,7 @@ def test_an_adapter_retrained_to_the_same_uri_is_what_evaluate_and_serve_use(ray
     import httpx
     from ray import serve
 
-    from mentalglm.config import load_config
+    from mentalglm.config import load_config, with_values
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.config.serve import ServeConfig
     from mentalglm.evaluate.run import evaluate
@@ -221,7 +221,7 @@ def test_an_adapter_retrained_to_the_same_uri_is_what_evaluate_and_serve_use(ray
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=12"])
 
     def answers(checkpoint, name):
-        evaluate(eval_cfg, checkpoint, "test", tmp_path / name)
+        evaluate(with_values(eval_cfg, {"evaluate.checkpoint": checkpoint, "evaluate.out": tmp_path / name}))
         return [json.loads(x)["raw"] for x in (tmp_path / name / "predictions.jsonl").read_text().splitlines()]
 
     old = answers(uri, "old-by-uri")

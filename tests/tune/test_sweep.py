@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mentalglm.config import ConfigError, load_config
+from mentalglm.config import ConfigError, load_config, with_values
 from mentalglm.config.tune import TuneConfig
 from paths import REPO
 
@@ -77,7 +77,7 @@ def test_best_adapter_loads_and_is_scored_by_evaluate(sweep, tiny_model_dir, sam
     cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=8",
         "evaluate.progress=false"])
-    metrics = evaluate(cfg, best, "test", tmp_path / "eval")
+    metrics = evaluate(with_values(cfg, {"evaluate.checkpoint": best, "evaluate.out": tmp_path / "eval"}))
     assert set(metrics["tasks"]) == {"cognitive_distortion", "suicide_risk", "suicide_level"}
 
 

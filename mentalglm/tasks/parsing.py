@@ -28,7 +28,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from mentalglm.tasks import INSTRUCTION_TEMPLATE, TASKS, get_task
+from mentalglm.tasks.registry import INSTRUCTION_TEMPLATE, TASKS, get_task
 
 FAILURE_KINDS = ("empty", "no_label", "negated", "conflict", "out_of_range", "table")
 

@@ -7,7 +7,7 @@ import math
 from collections import Counter
 from typing import Sequence
 
-from mentalglm.evidence import grounded_spans
+from mentalglm.tasks.evidence import grounded_spans
 
 
 

@@ -19,14 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mentalglm import storage
-from mentalglm.data.io import file_sha256
+from mentalglm.runs import storage
+from mentalglm.runs.files import file_sha256
+from mentalglm.errors import AdapterError
 
 MANIFEST = "manifest.json"
-
-
-class AdapterError(ValueError):
-    """A location that is not a complete, published adapter folder; the message names the path and the file."""
 
 
 def build_manifest(folder: Path, fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -39,7 +36,7 @@ def build_manifest(folder: Path, fingerprint: dict[str, Any] | None = None) -> d
 
 def write_manifest(folder: Path, fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write `folder/manifest.json` (atomically, last): the folder is published from then on."""
-    from mentalglm.data.io import write_json_atomic
+    from mentalglm.runs.files import write_json_atomic
 
     manifest = build_manifest(Path(folder), fingerprint)
     write_json_atomic(Path(folder) / MANIFEST, manifest)
@@ -58,7 +55,7 @@ def read_manifest(location: str | Path) -> tuple[dict[str, Any], str]:
     except OSError:
         raise AdapterError(f"{location} is not a published adapter folder: {MANIFEST} is missing (it is written "
                            "last, so the folder is incomplete or was not written by mentalglm; "
-                           "`python -m mentalglm.publish FOLDER` publishes a folder you trust)") from None
+                           "`python -m mentalglm.runs.publish FOLDER` publishes a folder you trust)") from None
     try:
         manifest = json.loads(text)
         files = manifest["files"]
@@ -125,7 +122,7 @@ def resolve_adapter(location: str | Path, cache: Path | None = None) -> Path:
 def publish_dir(target: str | Path, fill, fingerprint: dict[str, Any] | None = None) -> Path:
     """Build a folder with `fill(tmp)`, write its manifest, and put it in place of the local folder `target`
     (a rename swap: `target` always names a complete folder, the old one until the new one is in)."""
-    from mentalglm.data.io import write_dir_atomic
+    from mentalglm.runs.files import write_dir_atomic
 
     def fill_and_sign(tmp: Path) -> None:
         fill(tmp)
@@ -148,7 +145,7 @@ def upload_published(local: Path, uri: str) -> str:
 def _main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m mentalglm.publish",
+    parser = argparse.ArgumentParser(prog="python -m mentalglm.runs.publish",
                                      description="Write manifest.json for an adapter folder you trust (e.g. one "
                                                  "saved by PEFT elsewhere), so mentalglm will load it.")
     parser.add_argument("folder", type=Path)

@@ -1,7 +1,7 @@
 """Run storage that is a local folder or an object-store URI (`s3://bucket/runs`, `gs://…`, `file:///…`).
 
 Ray Train persists checkpoints to a URI itself; what MentalGLM writes beside them (the exported `final/`
-adapter, a sweep's `best/`) is built in a local folder first and then uploaded (`mentalglm.publish`, which also
+adapter, a sweep's `best/`) is built in a local folder first and then uploaded (`mentalglm.runs.publish`, which also
 verifies what readers fetch). pyarrow (a Ray Train dependency) does the transfers.
 """
 
@@ -62,7 +62,7 @@ def write_text(location: str | Path, text: str) -> None:
     """Write UTF-8 text to a file at a path (atomically: temp file, then rename) or URI (an object is replaced
     whole)."""
     if not is_uri(location):
-        from mentalglm.data.io import write_text_atomic
+        from mentalglm.runs.files import write_text_atomic
 
         write_text_atomic(location, text)
         return

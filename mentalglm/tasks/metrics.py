@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from mentalglm.tasks import HIGH_LEVEL_THRESHOLD, TASKS
+from mentalglm.tasks.registry import HIGH_LEVEL_THRESHOLD, TASKS
 
 PARSE_FAILURE = "<parse_failure>"
 HIGH_RISK = "高自杀风险"

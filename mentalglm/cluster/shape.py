@@ -8,7 +8,7 @@ waiting forever for nodes that will never come.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentalglm.config import ConfigError
@@ -27,6 +27,9 @@ class NodeShape:
     accelerator: str | None
     max_nodes: int
     instance_type: str | None = None
+    resources: dict = field(default_factory=dict, compare=False)  # as written, for Ray's autoscaler (`placement`)
+    min_workers: int = 0
+    max_workers: int = 0
 
     def holds(self, cpus: float, gpus: float) -> int:
         """How many bundles of (`cpus`, `gpus`) one node of this type holds."""
@@ -41,6 +44,8 @@ class ClusterShape:
 
     path: Path
     nodes: tuple[NodeShape, ...]
+    head: str | None = None
+    max_workers: int = 0  # the file's cluster-wide `max_workers` (0 when it sets none)
 
     def describe(self) -> str:
         """One line per node type, for error messages."""
@@ -74,8 +79,9 @@ def load_cluster_shape(path: str | Path) -> ClusterShape:
         node_config = spec.get("node_config") or {}
         instance = node_config.get("InstanceType") or node_config.get("machineType")
         nodes.append(NodeShape(name, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)), accelerator, count,
-                               instance))
-    return ClusterShape(path, tuple(nodes))
+                               instance, dict(resources), int(spec.get("min_workers", 0)),
+                               int(spec.get("max_workers", 0))))
+    return ClusterShape(path, tuple(nodes), raw.get("head_node_type"), int(raw.get("max_workers", 0)))
 
 
 def check_request(shape: ClusterShape, bundles: int, cpus: float, gpus: float, accelerator: str | None = None,

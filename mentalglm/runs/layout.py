@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mentalglm import storage
+from mentalglm.runs import storage
 
 FINGERPRINT_FILE = "run_fingerprint.json"
 

@@ -1,7 +1,7 @@
 """The task registry: the three C-IMHI tasks, their exact labels, prompts and response templates.
 
 Rendering (record -> instruction/response) lives here and parsing (model response -> labels) in
-`mentalglm.response_parser`, re-exported here, so training, evaluation and serving all agree on one format.
+`mentalglm.tasks.parsing`; the package re-exports both, so training, evaluation and serving all agree on one format.
 """
 
 from __future__ import annotations
@@ -99,7 +99,3 @@ def render_response(task_id: str, labels: list[str], explanation: str | None = N
     if explanation and explanation.strip():
         return f"{sentence}{EXPLANATION_MARKER}{explanation.strip()}"
     return sentence
-
-
-# The parser lives in its own module (it is most of the rules); it is re-exported here so callers keep one import.
-from mentalglm.response_parser import FAILURE_KINDS, ParsedResponse, parse_response  # noqa: E402,F401

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mentalglm.data.io import write_text_atomic
+from mentalglm.runs.files import write_text_atomic
 
 
 class AnswerCache:

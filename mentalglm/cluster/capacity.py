@@ -25,12 +25,12 @@ def check_capacity(ray_cfg: RaySection, bundles: int, cpus: float, gpus: float, 
         ConfigError: naming `key`, with what was asked and what the cluster (file or live) offers.
     """
     if ray_cfg.cluster is not None:
-        from mentalglm.cluster_shape import check_request, load_cluster_shape
+        from mentalglm.cluster.shape import check_request, load_cluster_shape
 
         return check_request(load_cluster_shape(ray_cfg.cluster), bundles, cpus, gpus, accelerator, key=key)
     import ray
 
-    from mentalglm.ray_cluster import ensure_ray
+    from mentalglm.cluster.connect import ensure_ray
 
     ensure_ray(ray_cfg)
     resources: dict[str, Any] = ray.cluster_resources()

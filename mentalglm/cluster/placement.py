@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from mentalglm.cluster.shape import ACCELERATOR_PREFIX as ACCELERATOR, load_cluster_shape
 
-ACCELERATOR = "accelerator_type:"
 
 
 @dataclass(frozen=True)
@@ -39,12 +38,11 @@ class NodeTypes:
 
 
 def cluster_yaml_node_types(path: str | Path) -> NodeTypes:
-    """The node types of a Ray cluster launcher file."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    types = {name: {"resources": dict(spec.get("resources") or {}), "min_workers": spec.get("min_workers", 0),
-                    "max_workers": spec.get("max_workers", 0)}
-             for name, spec in raw["available_node_types"].items()}
-    return NodeTypes(Path(path).name, types, raw["head_node_type"], int(raw.get("max_workers", 0)))
+    """The node types of a Ray cluster launcher file, as `shape.load_cluster_shape` reads it."""
+    shape = load_cluster_shape(path)
+    types = {n.name: {"resources": dict(n.resources), "min_workers": n.min_workers, "max_workers": n.max_workers}
+             for n in shape.nodes}
+    return NodeTypes(Path(path).name, types, shape.head, shape.max_workers)
 
 
 def kuberay_node_types(manifest: dict, source: str = "manifest") -> NodeTypes:
