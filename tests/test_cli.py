@@ -98,6 +98,12 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
                   cwd=work)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "report: runs/pipeline-local/summary.md" in result.stdout
+    # the console: stage progress and the summary; Ray Tune's tables and the progress bars go to the run's log
+    console = result.stdout + result.stderr
+    assert "[pipeline] sweep: done in" in result.stdout and "log: runs/pipeline-local/pipeline.log" in result.stdout
+    assert "Trial status" not in console and "Creating parquet" not in console and "examples/s" not in console
+    log = (work / "runs/pipeline-local/pipeline.log").read_text()
+    assert "Trial status" in log and "Creating parquet" in log
     summary = json.loads((work / "runs/pipeline-local/summary.json").read_text())
     assert summary["tokenization"]["examples"] == 47
     assert summary["tokenization"]["padding_share_grouped"] < summary["tokenization"]["padding_share_random"]

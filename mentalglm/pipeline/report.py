@@ -9,8 +9,9 @@ from mentalglm.runs.tables import markdown_table
 from mentalglm.pipeline.stages import MEMORISED, Inputs, Memorised, Sweep, Tokens
 
 
-def _figures(rows: dict[str, Any]) -> str:
-    return markdown_table(["figure", "value"], [[k, v] for k, v in rows.items()])
+def _figures(rows: dict[str, Any], float_format: str = "") -> str:
+    return markdown_table(["figure", "value"], [[k, format(v, float_format) if isinstance(v, float) else str(v)]
+                                                for k, v in rows.items()])
 
 
 def sweep_section(sweep: Sweep) -> str:
@@ -49,7 +50,7 @@ def render(inputs: Inputs, tokens: Tokens, train: dict, sweep: Sweep | None, com
         f"Data: `{inputs.data_dir}` · model: `{inputs.model_dir}`",
         "## Records\n" + markdown_table(["split", "task", "records", "labels seen"], records),
         "## Tokenisation (train)\n" + _figures(tokens.figures),
-        *(["## Training\n" + _figures(train)] if train else []),
+        *(["## Training\n" + _figures(train, ".4f")] if train else []),
         *(["## Sweep\n" + sweep_section(sweep)] if sweep else []),
         *([f"## Evaluation ({eval_split})\n" + comparison] if comparison else []),
         *_memorised_note(memorised),
