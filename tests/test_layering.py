@@ -117,6 +117,27 @@ def private_imports(graph: dict[str, set[tuple[str, str | None]]]) -> list[str]:
     return sorted(out)
 
 
+def public_modules(root: Path) -> dict[str, set[str]]:
+    """Package -> the modules its `__init__` lets other packages import (`PUBLIC_MODULES`, read without importing)."""
+    faces = {}
+    for init in root.glob("*/__init__.py"):
+        for node in ast.parse(init.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PUBLIC_MODULES" for t in node.targets):
+                faces[init.parent.name] = set(ast.literal_eval(node.value))
+    return faces
+
+
+def hidden_imports(graph: dict[str, set[tuple[str, str | None]]], faces: dict[str, set[str]]) -> list[str]:
+    """Imports of another package's module that its `__init__` does not name (packages without a face: none)."""
+    out = []
+    for module, targets in graph.items():
+        for target, _ in targets:
+            parts = target.split(".")
+            if len(parts) > 2 and _package(target) != _package(module) and parts[2] not in faces.get(parts[1], set()):
+                out.append(f"{module} imports {target}, which mentalglm.{parts[1]} does not name")
+    return sorted(set(out))
+
+
 def upward_imports(graph: dict[str, set[tuple[str, str | None]]], rank: dict[str, int]) -> list[str]:
     """Imports of a package of the same or a later stage (`rank`: package -> layer); unranked packages too."""
     out = []
@@ -143,6 +164,7 @@ def test_the_project_keeps_every_rule():
     assert circles(graph) == []
     assert private_imports(graph) == []
     assert upward_imports(graph, RANK) == []
+    assert hidden_imports(graph, public_modules(PACKAGE)) == []
     assert set(RANK) >= {_package(m) for m in graph if m != "mentalglm"}, "a package missing from LAYERS"
 
 
@@ -162,6 +184,16 @@ def test_a_private_import_across_packages_is_found(tmp_path):
                             "model/load.py": "from mentalglm.data.rows import _private\n"})
     assert private_imports(import_graph(root)) == ["mentalglm.model.load imports mentalglm.data.rows._private",
                                                    "mentalglm.model.tiny imports mentalglm.data._io._read"]
+
+
+def test_an_import_of_a_module_the_package_does_not_name_is_found(tmp_path):
+    root = _tree(tmp_path, {"__init__.py": "", "data/__init__.py": "PUBLIC_MODULES = ('records',)\n",
+                            "data/records.py": "", "data/scrub.py": "", "model/__init__.py": "",
+                            "model/tiny.py": "from mentalglm.data import records\nfrom mentalglm.data.scrub import x\n",
+                            "data/build.py": "from mentalglm.data.scrub import x\n"})
+    assert public_modules(root) == {"data": {"records"}}
+    assert hidden_imports(import_graph(root), public_modules(root)) == [
+        "mentalglm.model.tiny imports mentalglm.data.scrub, which mentalglm.data does not name"]
 
 
 def test_an_upward_or_sideways_import_is_found(tmp_path):

@@ -7,3 +7,6 @@ from mentalglm.cluster.capacity import check_capacity, runs_at_once
 
 __all__ = ["ClusterShape", "NodeShape", "check_capacity", "check_request", "ensure_ray", "load_cluster_shape",
            "runs_at_once"]
+
+# The modules other packages may import; the rest are this package's own (tests/test_layering.py).
+PUBLIC_MODULES = ('capacity', 'connect', 'placement', 'shape')

@@ -4,3 +4,6 @@ Modules: `prompts` (the versioned per-task prompts and their few-shot examples),
 passes), `worker` (one record, and the Ray Data actor), `review` (the review sample) and `run` (`run_explain`).
 Requests go through the project's chat client and its answer cache (`mentalglm.chat.client`, `mentalglm.chat.cache`).
 """
+
+# The modules other packages may import; the rest are this package's own (tests/test_layering.py).
+PUBLIC_MODULES = ('run',)

@@ -20,3 +20,6 @@ __all__ = [
     "verify_folder", "write_binary_atomic", "write_dir_atomic", "write_figure_atomic", "write_json_atomic",
     "write_jsonl_atomic", "write_text_atomic",
 ]
+
+# The modules other packages may import; the rest are this package's own (tests/test_layering.py).
+PUBLIC_MODULES = ('files', 'layout', 'publish', 'storage', 'tables')

@@ -27,3 +27,6 @@ __all__ = [
     "SUICIDE_RISK_LABELS", "TASKS", "Task", "get_task", "parse_response", "render_instruction", "render_response",
     "task_metrics",
 ]
+
+# The modules other packages may import; the rest are this package's own (tests/test_layering.py).
+PUBLIC_MODULES = ('evidence', 'metrics', 'parsing', 'rubric', 'text_metrics')

@@ -7,7 +7,10 @@ file, `recipe` (`train_loop_per_worker`, `LoraRecipe`).
 
 from mentalglm.train.driver import run_training
 from mentalglm.train.export import TrainResult
-from mentalglm.train.preflight import preflight, resolve_paths
+from mentalglm.train.checks import preflight, resolve_paths
 from mentalglm.train.stages import stage_config, train
 
 __all__ = ["TrainResult", "preflight", "resolve_paths", "run_training", "stage_config", "train"]
+
+# The modules other packages may import; the rest are this package's own (tests/test_layering.py).
+PUBLIC_MODULES = ('checkpointing', 'recipe')

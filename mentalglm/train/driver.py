@@ -13,7 +13,7 @@ from mentalglm.train.export import TrainResult, already_finished, export_final
 from mentalglm.train.fingerprint import check_rerun, config_fingerprint
 from mentalglm.train.fingerprint import record as record_fingerprint
 from mentalglm.train.metrics import MetricsLogger
-from mentalglm.train.preflight import preflight, resolve_paths
+from mentalglm.train.checks import preflight, resolve_paths
 from mentalglm.train.recipe import train_loop_per_worker
 
 log = logging.getLogger(__name__)

@@ -7,3 +7,6 @@ from mentalglm.tune.planning import heaviest_trial, plan_config
 from mentalglm.tune.sweep import SweepResult, run_sweep
 
 __all__ = ["SweepResult", "heaviest_trial", "plan_config", "run_sweep"]
+
+# The modules other packages may import; the rest are this package's own (tests/test_layering.py).
+PUBLIC_MODULES = ()
