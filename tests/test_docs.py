@@ -5,7 +5,6 @@ import importlib.util
 import re
 import shlex
 import typing
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
