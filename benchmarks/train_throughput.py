@@ -207,7 +207,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mentalglm-bench-") as tmp:
         work = Path(tmp)
         data_name, data_dir, model_dir = prepare(work, args.preset)
-        cfg = load_config(TrainConfig, REPO / "configs/train/local-tiny.yaml", [
+        cfg = load_config(TrainConfig, REPO / "configs/train/tiny-lora.yaml", [
             f"model.name_or_path={model_dir}", f"data.dir={data_dir}", f"run.storage_path={work / 'runs'}",
             "run.name=bench", f"deepspeed.config={REPO / 'configs/deepspeed/zero2.json'}",
             "scaling.num_workers=1", f"scaling.cpus_per_worker={args.threads}", f"ray.num_cpus={args.threads}",

@@ -46,11 +46,11 @@ def test_an_option_and_its_key_reach_the_same_config(tmp_path):
     from mentalglm.config import load_config
     from mentalglm.config.evaluate import EvaluateConfig
 
-    by_option = parse_args(["evaluate", "configs/evaluate/local-tiny.yaml", "--split", "val", "--out", "o 1"])
-    by_key = parse_args(["evaluate", "configs/evaluate/local-tiny.yaml", "evaluate.split=val", "evaluate.out=o 1"])
+    by_option = parse_args(["evaluate", "configs/evaluate/tiny.yaml", "--split", "val", "--out", "o 1"])
+    by_key = parse_args(["evaluate", "configs/evaluate/tiny.yaml", "evaluate.split=val", "evaluate.out=o 1"])
     one, two = (load_config(EvaluateConfig, REPO / a.config, a.overrides) for a in (by_option, by_key))
     assert one == two and one.evaluate.output_dir() == Path("o 1")
-    assert load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml").evaluate.output_dir() \
+    assert load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml").evaluate.output_dir() \
         == Path("runs/evaluate/test")
 
 
@@ -139,11 +139,11 @@ VERB_RUNS = {
     "data fetch": ["configs/data/fetch.yaml", "--from", "/nowhere"],
     "data build": ["configs/data/sample.yaml"],
     "model init": ["configs/model/tiny.yaml"],
-    "train": ["configs/train/local-tiny.yaml"],
+    "train": ["configs/train/tiny-lora.yaml"],
     "plan": ["configs/train/glm4-9b-lora.yaml"],
-    "tune": ["configs/tune/local-tiny.yaml"],
-    "evaluate": ["configs/evaluate/local-tiny.yaml", "--checkpoint", "runs/x/final", "--split", "val", "--out", "o"],
-    "baseline": ["configs/evaluate/local-tiny.yaml", "--split", "val", "--out", "o"],
+    "tune": ["configs/tune/tiny-lora.yaml"],
+    "evaluate": ["configs/evaluate/tiny.yaml", "--checkpoint", "runs/x/final", "--split", "val", "--out", "o"],
+    "baseline": ["configs/evaluate/tiny.yaml", "--split", "val", "--out", "o"],
     "serve": ["configs/serve/local.yaml", "--checkpoint", "runs/x/final", "--detach"],
     "pipeline": ["configs/pipeline/local.yaml"],
     "data explain": ["configs/data/explain-vllm.yaml", "--review", "5"],
@@ -167,9 +167,9 @@ def test_every_verb_takes_an_override_after_its_options():
 
 
 def test_a_real_run_with_overrides_after_options(sample_data_dir, tmp_path):
-    result = _run([str(MENTALGLM), "baseline", "configs/evaluate/local-tiny.yaml", "--split", "test", "--out",
+    result = _run([str(MENTALGLM), "baseline", "configs/evaluate/tiny.yaml", "--split", "test", "--out",
                    str(tmp_path / "b"), f"data.dir={sample_data_dir}"])
     assert result.returncode == 0, result.stderr[-1000:]
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["split"] == "test"
-    bad = _run([str(MENTALGLM), "baseline", "configs/evaluate/local-tiny.yaml", "--split", "test", "--oops"])
+    bad = _run([str(MENTALGLM), "baseline", "configs/evaluate/tiny.yaml", "--split", "test", "--oops"])
     assert bad.returncode == 2 and "unrecognized arguments: --oops" in bad.stderr

@@ -66,7 +66,7 @@ def test_evaluate_actors_are_checked_against_the_cluster_file():
 
     ray.shutdown()  # an earlier module may have left this process connected
 
-    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
+    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml", [
         f"ray.cluster={REPO / 'cluster.yaml'}", "evaluate.num_workers=40", "evaluate.use_gpu=true",
         "evaluate.cpus_per_worker=8"])
     with pytest.raises(ConfigError, match=r"evaluate\.num_workers: 40 x \(8 CPU, 1 GPU\) need more than the 32"):

@@ -128,17 +128,17 @@ def test_every_command_names_an_existing_verb_config_option_and_key(page):
 
 
 def test_the_checker_catches_a_wrong_verb_config_option_and_key():
-    assert _check("mentalglm trian configs/train/local-tiny.yaml", "x") == ["x: no verb in 'mentalglm trian "
-                                                                            "configs/train/local-tiny.yaml'"]
+    assert _check("mentalglm trian configs/train/tiny-lora.yaml", "x") == ["x: no verb in 'mentalglm trian "
+                                                                            "configs/train/tiny-lora.yaml'"]
     assert _check("mentalglm train configs/train/nope.yaml", "x") == [
         "x: `train` names a config that does not exist: configs/train/nope.yaml"]
-    assert _check("mentalglm baseline configs/evaluate/local-tiny.yaml --checkpoint a", "x") == [
+    assert _check("mentalglm baseline configs/evaluate/tiny.yaml --checkpoint a", "x") == [
         "x: `baseline` has no option --checkpoint"]
-    assert _check("mentalglm train configs/train/local-tiny.yaml train.lrr=1", "x") == [
+    assert _check("mentalglm train configs/train/tiny-lora.yaml train.lrr=1", "x") == [
         "x: `train` config has no key train.lrr"]
     assert _check("python ray_jobs/serve.py --config configs/serve/local.yaml --checkpoint a serve.hots=x", "x") == [
         "x: `serve` config has no key serve.hots"]
-    assert _check("mentalglm evaluate configs/evaluate/local-tiny.yaml --split val evaluate.judge=j.yaml", "x") == []
+    assert _check("mentalglm evaluate configs/evaluate/tiny.yaml --split val evaluate.judge=j.yaml", "x") == []
 
 
 def test_the_readme_links_every_docs_page():
@@ -165,3 +165,15 @@ def test_the_cli_page_lists_every_config_key_group():
     missing = [f"{s.__name__}.{key}" for verb in VERBS.values() if verb.schema is not None
                for s in _schema_of(verb.schema) for key in s.model_fields if f"`{key}`" not in page]
     assert missing == []
+
+
+NAMING = {  # configs/<verb>/<what>.yaml: the model and method, the place, or the dataset, per verb
+    "train": r"(tiny|small|glm4-9b)-lora(-[a-z0-9-]+)?", "tune": r"(tiny|small|glm4-9b)-lora(-[a-z0-9-]+)?",
+    "evaluate": r"tiny|small|glm4-9b", "serve": r"local|cluster", "pipeline": r"local|cluster",
+}
+
+
+def test_configs_are_named_on_one_axis_per_verb():
+    wrong = [str(p.relative_to(REPO)) for verb, pattern in NAMING.items()
+             for p in (REPO / "configs" / verb).glob("*.yaml") if not re.fullmatch(pattern, p.stem)]
+    assert wrong == []

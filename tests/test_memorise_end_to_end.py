@@ -27,7 +27,7 @@ def memorised(ray_cluster, tiny_model_dir, tmp_path_factory):
     data_cfg = load_config(DataBuildConfig, REPO / "configs/data/memorise.yaml", [f"out_dir={tmp / 'data'}"])
     data_cfg.sources[0].splits = {"train": REPO / "sample_data/memorise/records.jsonl"}
     build_dataset(data_cfg)
-    result = train(load_config(TrainConfig, REPO / "configs/train/memorise-tiny.yaml", [
+    result = train(load_config(TrainConfig, REPO / "configs/train/tiny-lora-memorise.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={tmp / 'data'}", f"run.storage_path={tmp / 'runs'}",
         f"deepspeed.config={REPO / 'configs/deepspeed/zero2.json'}"]))
     assert result.metrics["finished"], result.metrics
@@ -49,7 +49,7 @@ def test_evaluate_reproduces_every_trained_answer(memorised, tiny_model_dir, tmp
     from mentalglm.evaluate.run import evaluate
 
     adapter, data_dir, records = memorised
-    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml",
+    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml",
                       [f"model.name_or_path={tiny_model_dir}", f"data.dir={data_dir}"])
     metrics = evaluate(with_values(cfg, {"evaluate.checkpoint": adapter, "evaluate.split": "train",
                                          "evaluate.out": tmp_path / "eval"}))["tasks"]

@@ -116,7 +116,7 @@ def test_no_post_text_leaves_the_data_files(debug_ray, tiny_model_dir, tmp_path,
     stats = build_dataset(DataBuildConfig(out_dir=data, on_bad_row="skip", val_fraction=0.2,
                                           sources=_sources(paths)))
     assert len(stats["skipped_rows"]) == 6
-    result = train(load_config(TrainConfig, REPO / "configs/train/local-tiny.yaml", [
+    result = train(load_config(TrainConfig, REPO / "configs/train/tiny-lora.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={data}", f"run.storage_path={tmp_path / 'runs'}",
         f"deepspeed.config={REPO / 'configs/deepspeed/zero2.json'}", "train.epochs=1", "train.checkpoint_every=2"]))
     assert result.final_dir is not None and result.checkpoint

@@ -31,7 +31,7 @@ def test_training_workers_run_at_niceness_0_and_no_dashboard_starts(tiny_model_d
     from mentalglm.train import train
 
     assert not ray.is_initialized()
-    cfg = load_config(TrainConfig, REPO / "configs/train/local-tiny.yaml", [
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-lora.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", f"run.storage_path={tmp_path}",
         f"deepspeed.config={REPO / 'configs/deepspeed/zero2.json'}", "train.max_steps=2", "train.checkpoint_every=2"])
     assert (cfg.ray.dashboard, cfg.ray.num_cpus) == (False, 2)

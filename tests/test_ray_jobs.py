@@ -36,7 +36,7 @@ def test_training_job_submitted_with_the_ray_cli(sample_data_dir, tiny_model_dir
         submitted = head.ray(
             "job", "submit", "--address", head.address, "--working-dir", str(REPO), "--no-wait",
             "--submission-id", "mentalglm-train-test", "--",
-            "python", "ray_jobs/train.py", "--config", "configs/train/local-tiny.yaml",
+            "python", "ray_jobs/train.py", "--config", "configs/train/tiny-lora.yaml",
             f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", f"run.storage_path={runs}",
             "train.epochs=1", "ray.num_cpus=null")
         assert submitted.returncode == 0, submitted.stderr[-3000:]

@@ -146,7 +146,7 @@ def test_evaluate_and_serve_refuse_a_final_with_a_truncated_file(tiny_model_dir,
     weights.write_bytes(weights.read_bytes()[:-10])
     overrides = [f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}"]
     with pytest.raises(AdapterError, match=rf"{final}: adapter_model\.safetensors has \d+ bytes"):
-        evaluate(load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml",
+        evaluate(load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml",
                              [*overrides, f"evaluate.checkpoint={final}", f"evaluate.out={tmp_path / 'out'}"]))
     with pytest.raises(ConfigError, match=r"serve\.checkpoint: .*adapter_model\.safetensors has \d+ bytes"):
         resolve_checkpoint(load_config(ServeConfig, REPO / "configs/serve/local.yaml", overrides), final)

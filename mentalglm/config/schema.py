@@ -187,7 +187,7 @@ class MemoriseStage(Strict):
 
     data_build: Path = Field(description="a data build config of the records to memorise (configs/data/memorise.yaml)")
     train: Path = Field(description="a train config that trains until they are reproduced "
-                                    "(configs/train/memorise-tiny.yaml)")
+                                    "(configs/train/tiny-lora-memorise.yaml)")
 
 
 class PipelineConfig(Strict):

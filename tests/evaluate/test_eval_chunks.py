@@ -12,7 +12,7 @@ def _cfg(data_dir, *overrides):
     from mentalglm.config import load_config
     from mentalglm.config.evaluate import EvaluateConfig
 
-    return load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [f"data.dir={data_dir}", *overrides])
+    return load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml", [f"data.dir={data_dir}", *overrides])
 
 
 def test_chunked_evaluation_from_parquet_scores_gold_answers_perfectly(sample_data_dir, tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ def _cli(*args, cwd=REPO):
 
 def test_evaluate_writes_all_four_outputs(trained_adapter, tiny_model_dir, sample_data_dir, tmp_path):
     out = tmp_path / "eval"
-    result = _cli("evaluate", "configs/evaluate/local-tiny.yaml", f"model.name_or_path={tiny_model_dir}",
+    result = _cli("evaluate", "configs/evaluate/tiny.yaml", f"model.name_or_path={tiny_model_dir}",
                   f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=24", "--checkpoint", str(trained_adapter),
                   "--split", "test", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -51,7 +51,7 @@ def test_evaluate_over_two_ray_actors_matches_one_process(trained_adapter, tiny_
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.evaluate.run import evaluate
 
-    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
+    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=16",
         "evaluate.progress=false"])
     single = evaluate(with_values(cfg, {"evaluate.checkpoint": trained_adapter, "evaluate.out": tmp_path / "one"}))
@@ -71,7 +71,7 @@ def test_evaluate_over_two_ray_actors_matches_one_process(trained_adapter, tiny_
 
 def test_baseline_and_compare(tiny_model_dir, sample_data_dir, tmp_path):
     out = tmp_path / "baseline"
-    result = _cli("baseline", "configs/evaluate/local-tiny.yaml", f"data.dir={sample_data_dir}", "--split", "test",
+    result = _cli("baseline", "configs/evaluate/tiny.yaml", f"data.dir={sample_data_dir}", "--split", "test",
                   "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
@@ -100,7 +100,7 @@ def test_baseline_on_shared_val(shared_data, tmp_path):
     for source in data_cfg.sources:
         source.splits = {k: shared_data / v.relative_to("data/raw") for k, v in source.splits.items()}
     build_dataset(data_cfg)
-    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [f"data.dir={tmp_path / 'cimhi'}"])
+    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml", [f"data.dir={tmp_path / 'cimhi'}"])
     metrics = run_baseline(with_values(cfg, {"evaluate.split": "val", "evaluate.out": tmp_path / "out"}))
     tasks = metrics["tasks"]
     assert tasks["cognitive_distortion"]["n"] == 272 and tasks["suicide_level"]["n"] == 636

@@ -77,7 +77,7 @@ def test_judge_scores_go_into_metrics_and_predictions(sample_data_dir, tmp_path)
 
     answers = {r.instruction: render_response(r.task, r.labels, "甲：帖子里说得很清楚。")
                for r in load_split(sample_data_dir, "test")}
-    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [f"data.dir={sample_data_dir}"])
+    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml", [f"data.dir={sample_data_dir}"])
     with ScriptedTeacher(respond=respond) as server:
         metrics = evaluate(with_values(cfg, {"evaluate.out": tmp_path / "out"}), judge=_config(server.url, tmp_path),
                            generator=lambda xs: [answers[x] for x in xs], model_name="gold")

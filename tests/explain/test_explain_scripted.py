@@ -210,7 +210,7 @@ def test_the_explained_folder_builds_and_trains(explained, tiny_model_dir, tmp_p
     rebuilt_records = load_split(rebuilt, "train") + load_split(rebuilt, "val")
     assert len(rebuilt_records) == 18 and report["counts"]["val"]
     assert all(r.explanation == explained_posts[r.post] for r in rebuilt_records)
-    result = train(load_config(TrainConfig, REPO / "configs/train/local-tiny.yaml", [
+    result = train(load_config(TrainConfig, REPO / "configs/train/tiny-lora.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={rebuilt}", f"run.storage_path={tmp_path / 'runs'}",
         "train.epochs=1", "train.micro_batch_size=2", "scaling.num_workers=1", "train.checkpoint_every=100"]))
     assert result.final_dir is not None and (result.final_dir / "adapter_model.safetensors").exists()

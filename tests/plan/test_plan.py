@@ -84,7 +84,7 @@ def test_plan_counts_tokens_with_the_models_tokenizer(tiny_model_dir, sample_dat
     from mentalglm.data.tokenization import encode_records
     from mentalglm.plan import total_steps
 
-    cfg = load_config(TrainConfig, REPO / "configs/train/local-tiny.yaml", [
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny-lora.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}",
         f"deepspeed.config={REPO / 'configs/deepspeed/zero2.json'}"])
     plan = make_plan(cfg, read_deepspeed_config(cfg))

@@ -12,7 +12,7 @@ from mentalglm.cli import main as cli_main
 def test_endpoint_scores_match_in_process_scores(served, tiny_adapter_dir, tiny_model_dir, sample_data_dir,
                                                  tmp_path, monkeypatch):
     url, _, _ = served
-    common = ["evaluate", str(REPO / "configs/evaluate/local-tiny.yaml"), f"model.name_or_path={tiny_model_dir}",
+    common = ["evaluate", str(REPO / "configs/evaluate/tiny.yaml"), f"model.name_or_path={tiny_model_dir}",
               f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=24", "evaluate.progress=false",
               "--split", "test"]
     assert cli_main([*common, "--checkpoint", str(tiny_adapter_dir), "--out", str(tmp_path / "local")]) == 0
@@ -33,7 +33,7 @@ def test_endpoint_without_the_token_fails_with_a_message(served, sample_data_dir
                                                          monkeypatch, capsys):
     url, _, _ = served
     monkeypatch.delenv("MENTALGLM_API_TOKEN", raising=False)
-    code = cli_main(["evaluate", str(REPO / "configs/evaluate/local-tiny.yaml"), f"model.name_or_path={tiny_model_dir}",
+    code = cli_main(["evaluate", str(REPO / "configs/evaluate/tiny.yaml"), f"model.name_or_path={tiny_model_dir}",
                      f"data.dir={sample_data_dir}", "evaluate.progress=false", "--split", "test",
                      "--endpoint", url, "--out", str(tmp_path / "x")])
     assert code == 2

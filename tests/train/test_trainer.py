@@ -217,7 +217,7 @@ def test_an_adapter_retrained_to_the_same_uri_is_what_evaluate_and_serve_use(ray
              "train.checkpoint_every=2", "train.lr=0.05"]
     first = train(make_train_config(bucket, *quick, "run.seed=0"))
     uri = first.final_location
-    eval_cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
+    eval_cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=12"])
 
     def answers(checkpoint, name):

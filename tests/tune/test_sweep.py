@@ -29,7 +29,7 @@ def sweep(ray_cluster, tiny_model_dir, sample_data_dir, tmp_path_factory):
     from mentalglm.tune import run_sweep
 
     root = tmp_path_factory.mktemp("sweeps")
-    cfg = load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
+    cfg = load_config(TuneConfig, REPO / "configs/tune/tiny-lora.yaml",
                       _overrides(tiny_model_dir, sample_data_dir, f"file://{root}/bucket")
                       + [f"run.local_dir={root}/local"])
     started = time.perf_counter()
@@ -74,7 +74,7 @@ def test_best_adapter_loads_and_is_scored_by_evaluate(sweep, tiny_model_dir, sam
     assert json.loads((best / "adapter_config.json").read_text())["r"] == int(best_row["lora.r"])
     assert {"config.yaml", "metrics.json", "tokenizer.json"} <= {p.name for p in best.iterdir()}
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), best)
-    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/local-tiny.yaml", [
+    cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml", [
         f"model.name_or_path={tiny_model_dir}", f"data.dir={sample_data_dir}", "evaluate.max_new_tokens=8",
         "evaluate.progress=false"])
     metrics = evaluate(with_values(cfg, {"evaluate.checkpoint": best, "evaluate.out": tmp_path / "eval"}))
@@ -87,14 +87,14 @@ def test_bad_search_space_and_oversized_trials_fail_before_any_trial(ray_cluster
 
     base = _overrides(tiny_model_dir, sample_data_dir, tmp_path)
     with pytest.raises(ConfigError, match=r"tune\.search_space\.lora\.rank: .*unknown key|rank"):
-        run_sweep(load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
+        run_sweep(load_config(TuneConfig, REPO / "configs/tune/tiny-lora.yaml",
                               [*base, "tune.search_space={lora.rank: {choice: [4, 8]}}"]))
     with pytest.raises(ConfigError, match=r"tune\.search_space\.lora\.r: value 0 rejected"):
-        run_sweep(load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
+        run_sweep(load_config(TuneConfig, REPO / "configs/tune/tiny-lora.yaml",
                               [*base, "tune.search_space={lora.r: {choice: [0, 8]}}"]))
     with pytest.raises(ConfigError, match=r"search_space: .*uniform needs \[low, high\]"):
-        load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml",
+        load_config(TuneConfig, REPO / "configs/tune/tiny-lora.yaml",
                     [*base, "tune.search_space={lora.dropout: {uniform: [0.2, 0.1]}}"])
     with pytest.raises(ConfigError, match=r"scaling\.num_workers: 3 workers x 1 CPU need 3 CPUs, the Ray cluster has 2"):
-        run_sweep(load_config(TuneConfig, REPO / "configs/tune/local-tiny.yaml", [*base, "scaling.num_workers=3"]))
+        run_sweep(load_config(TuneConfig, REPO / "configs/tune/tiny-lora.yaml", [*base, "scaling.num_workers=3"]))
     assert not (tmp_path / "local-tiny-sweep" / "trials").exists()

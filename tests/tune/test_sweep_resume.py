@@ -27,7 +27,7 @@ def _overrides(tiny_model_dir, sample_data_dir, storage):
 
 @pytest.mark.slow
 def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_model_dir, sample_data_dir, tmp_path):
-    args = [str(MENTALGLM), "tune", "configs/tune/local-tiny.yaml",
+    args = [str(MENTALGLM), "tune", "configs/tune/tiny-lora.yaml",
             *_overrides(tiny_model_dir, sample_data_dir, tmp_path)]
     sweep_dir = tmp_path / "local-tiny-sweep"
     # Tune saves its experiment state at start and then every so often; with the period this long the first
