@@ -95,7 +95,7 @@ def test_no_post_text_leaves_the_data_files(debug_ray, tiny_model_dir, tmp_path,
     from mentalglm.config import DataBuildConfig, load_config
     from mentalglm.config.train import TrainConfig
     from mentalglm.data.build import build_dataset
-    from mentalglm.data.io import DataError
+    from mentalglm.errors import DataError
     from mentalglm.train import train
 
     caplog.set_level(logging.DEBUG)

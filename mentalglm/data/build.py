@@ -19,7 +19,7 @@ from tqdm import tqdm
 from mentalglm.config.schema import DataBuildConfig, SourceConfig
 from mentalglm.data.formats import RawRow, RowError, reader_for
 from mentalglm.data.hf_dataset import write_hf_dataset
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 from mentalglm.runs.files import write_json_atomic, write_jsonl_atomic
 from mentalglm.data.overlap import SHINGLE, NearDuplicateIndex, post_key
 from mentalglm.data.records import SPLITS, Record

@@ -25,7 +25,7 @@ from typing import Iterable
 
 from mentalglm.config import ConfigError
 from mentalglm.config.schema import DataFetchConfig
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 from mentalglm.runs.files import file_sha256, write_text_atomic
 from mentalglm.data.upstream import MANIFEST, TERMS, UpstreamFile
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from mentalglm.data.hf_dataset import HF_DIR
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 from mentalglm.data.records import Record
 from mentalglm.tasks import SCORED_TASKS
 

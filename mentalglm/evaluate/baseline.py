@@ -10,7 +10,7 @@ from typing import Sequence
 
 from mentalglm.config import ConfigError
 from mentalglm.config.evaluate import EvaluateConfig
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 from mentalglm.data.records import Record
 from mentalglm.data.split_records import split_records
 from mentalglm.evaluate.report import write_outputs

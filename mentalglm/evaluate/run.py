@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Sequence
 from mentalglm.config import ConfigError
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.judge import JudgeConfig
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 from mentalglm.data.split_records import SplitRecords, split_records
 from mentalglm.evaluate.report import write_outputs
 from mentalglm.data.records import Record

@@ -106,7 +106,7 @@ def count_data(cfg: TrainConfig) -> tuple[DataTokens | None, str]:
     """Token counts of the config's training split: exact with the model's tokenizer when it is available
     locally (the same cached encoding training uses), else estimated from characters at
     `plan.chars_per_token`; (None, why) when the data is not built where the config says."""
-    from mentalglm.data.io import DataError
+    from mentalglm.errors import DataError
     from mentalglm.data.split_records import split_records
 
     tok = cfg.tokenization

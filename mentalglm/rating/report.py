@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mentalglm.config.rating import RateImportConfig
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 from mentalglm.runs.files import write_dir_atomic, write_figure_atomic, write_json_atomic, write_text_atomic
 from mentalglm.rating.agreement import (
     bootstrap_mean,

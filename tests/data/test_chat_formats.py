@@ -9,7 +9,7 @@ from mentalglm.config import DataBuildConfig, SourceConfig
 from mentalglm.data.build import build_dataset
 from mentalglm.data.chat_formats import iter_json_items, make_chat_reader
 from mentalglm.data.formats import RawRow, RowError
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 
 POST = "我已经把药都攒好了，这周末就结束这一切。"
 HIGH = "发帖人表现出高自杀风险。理由：帖子提到“药都攒好了”和具体时间。"

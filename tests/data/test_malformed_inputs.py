@@ -7,7 +7,7 @@ import pytest
 
 from mentalglm.config import DataBuildConfig
 from mentalglm.data.build import build_dataset
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 
 CD_LABELS = "非此即彼	以偏概全	心理过滤	否定正面思考	读心术	先知错误	放大	情绪化推理	应该式	乱贴标签	罪责归己	罪责归他"
 CD_HEADER = CD_LABELS + "\t内容\n"

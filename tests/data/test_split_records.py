@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from mentalglm.data.io import DataError
+from mentalglm.errors import DataError
 from mentalglm.data.records import load_split
 from mentalglm.data.split_records import split_records
 

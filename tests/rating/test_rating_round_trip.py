@@ -96,7 +96,7 @@ def test_export_fill_import_round_trip(sample_data_dir, tmp_path):
 
 
 def test_a_bad_score_is_named_with_file_line_and_criterion(sample_data_dir, tmp_path):
-    from mentalglm.data.io import DataError
+    from mentalglm.errors import DataError
     from mentalglm.rating.readers import read_rater_csv
 
     records = load_split(sample_data_dir, "test")
