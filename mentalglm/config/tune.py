@@ -56,6 +56,10 @@ class TuneConfig(TrainConfig):
 
     tune: TuneSection
 
+    def train_config(self) -> TrainConfig:
+        """The sweep's base train config: this config without `tune` (already validated, so not validated again)."""
+        return TrainConfig.model_construct(**{name: getattr(self, name) for name in TrainConfig.model_fields})
+
     def resolved_metric(self) -> tuple[str, str]:
         """(metric, mode) with `auto` filled in."""
         metric = self.tune.metric

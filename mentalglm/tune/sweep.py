@@ -111,7 +111,7 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     from mentalglm.train import preflight, resolve_paths
 
     check_search_space(cfg)
-    base_cfg = resolve_paths(TrainConfig.model_validate(cfg.model_dump(exclude={"tune"})))
+    base_cfg = resolve_paths(cfg.train_config())
     preflight(base_cfg)
     if base_cfg.scaling.use_gpu and base_cfg.plan.check:
         trial, _ = heaviest_trial(cfg)  # the sampled trial with the most memory per GPU must fit too
