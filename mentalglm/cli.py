@@ -221,8 +221,8 @@ def build_parser(name: str, job: bool = False) -> argparse.ArgumentParser:
         parser.add_argument("config", help="YAML config file")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key")
     for option in verb.options:
-        parser.add_argument(*option.flags, dest=option.key, default=None, help=f"{option.help} ({option.key})",
-                            **(option.kwargs or {}))
+        kwargs = option.kwargs or {"metavar": option.key.rsplit(".", 1)[-1].upper()}
+        parser.add_argument(*option.flags, dest=option.key, default=None, help=f"{option.help} ({option.key})", **kwargs)
     return parser
 
 
