@@ -12,7 +12,6 @@ from mentalglm.runs import RunLayout, publish
 from mentalglm.train.export import TrainResult, already_finished, export_final
 from mentalglm.train.fingerprint import check_rerun, config_fingerprint
 from mentalglm.train.fingerprint import record as record_fingerprint
-from mentalglm.train.metrics import MetricsLogger
 from mentalglm.train.checks import preflight, resolve_paths
 from mentalglm.train.recipe import train_loop_per_worker
 
@@ -27,6 +26,8 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
+
+    from mentalglm.train.metrics import MetricsLogger  # imports Ray: `plan` and the CLI's start stay without it
 
     cfg = resolve_paths(cfg)
     layout = RunLayout.of(cfg.run)
