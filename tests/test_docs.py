@@ -177,3 +177,25 @@ def test_configs_are_named_on_one_axis_per_verb():
     wrong = [str(p.relative_to(REPO)) for verb, pattern in NAMING.items()
              for p in (REPO / "configs" / verb).glob("*.yaml") if not re.fullmatch(pattern, p.stem)]
     assert wrong == []
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:n]))
+        except ImportError:
+            continue
+        for attr in parts[n:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_library_name_the_pages_give_exists():
+    names = {(page.name, name) for page in PAGES
+             for name in re.findall(r"`(mentalglm(?:\.[A-Za-z_]\w*)+)`", page.read_text(encoding="utf-8"))}
+    assert len(names) > 15
+    assert sorted(f"{page}: {name}" for page, name in names if not _resolves(name)) == []
