@@ -263,3 +263,12 @@ def test_pipes_that_are_not_a_header_over_a_row_are_text():
     assert parse_response(CD, "这篇帖子体现了读心术 | 放大的认知歪曲。").labels == ["读心术", "放大"]
     assert parse_response(CD, "读心术 | 放大").labels == ["读心术", "放大"]  # one line: a list, not a table
     assert parse_response(CD, "读心术 | 放大\n理由：「我知道他们都讨厌我」").labels == ["读心术", "放大"]
+
+
+def test_the_parser_module_imports_alone():
+    import subprocess
+    import sys
+
+    for module in ("mentalglm.tasks.parsing", "mentalglm.tasks.registry", "mentalglm.tasks"):
+        result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr

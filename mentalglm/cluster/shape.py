@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentalglm.config import ConfigError
+from mentalglm.config.loading import check_yaml_shape
 
 ACCELERATOR_PREFIX = "accelerator_type:"
 
@@ -63,7 +64,9 @@ def load_cluster_shape(path: str | Path) -> ClusterShape:
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+        check_yaml_shape(text, f"ray.cluster: {path}")
+        raw = yaml.safe_load(text) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"ray.cluster: cannot read {path} ({exc})") from None
     types = raw.get("available_node_types") or {}

@@ -10,6 +10,25 @@ from pydantic import BaseModel, ValidationError
 
 from mentalglm.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
+MAX_YAML_NODES = 10_000  # a config is hundreds of nodes; this bounds what is read before anything is built
+
+
+def check_yaml_shape(text: str, where: str) -> None:
+    """Refuse, from the parser's events alone (nothing is built or expanded), YAML with an alias (`*name`: the
+    "billion laughs" expansion) or with more than MAX_YAML_NODES nodes.
+
+    Raises:
+        ConfigError: naming `where` and, for an alias, its line.
+    """
+    nodes = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(f"{where}:{event.start_mark.line + 1}: YAML alias *{event.anchor} refused (configs take "
+                              "no anchors and aliases: write the value out)")
+        if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise ConfigError(f"{where}: more than {MAX_YAML_NODES} YAML nodes; a config is far smaller")
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -39,6 +58,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r}: expected key=value, for example train.lr=1e-4")
     try:
+        check_yaml_shape(raw, f"override {key.strip()}")
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"override {key}: value {raw!r} is not valid YAML ({exc})") from None
@@ -137,6 +157,7 @@ def load_config(schema: type[M], path: str | Path, overrides: list[str] | None =
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
     try:
+        check_yaml_shape(text, str(path))
         data = yaml.safe_load(text)
         lines = _key_lines(text)
     except yaml.YAMLError as exc:

@@ -21,9 +21,9 @@ FORMAT_TASKS = {"socialcd3k": "cognitive_distortion", "sos_hl_1k": "suicide_risk
 
 
 class Strict(BaseModel):
-    """Base of every config section: unknown keys are errors, assignments are validated."""
+    """Base of every config section: unknown keys are errors, assignments are validated, no float is inf or nan."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- data build

@@ -86,3 +86,45 @@ def test_every_shipped_config_has_a_usage_comment_and_validates(path):
         load_config(JudgeConfig, path)
     else:
         load_config(VERBS[verb].schema, path)  # the schema of the verb its usage line names
+
+
+BOMB = "\n".join(['a: &a ["x","x","x","x","x","x","x","x","x"]'] +
+                 [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)])
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_is_expanded(tmp_path):
+    import tracemalloc
+
+    path = _write(tmp_path, "out_dir: out\nsources: []\nno_such_key:\n" +
+                  "\n".join("  " + line for line in BOMB.splitlines()) + "\n")
+    tracemalloc.start()
+    with pytest.raises(ConfigError) as err:
+        load_config(DataBuildConfig, path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert str(err.value) == (f"{path}:5: YAML alias *a refused (configs take no anchors and aliases: write the "
+                              "value out)")
+    assert peak < 5 * 1024**2  # 9^9 strings would be gigabytes
+
+
+def test_a_yaml_of_too_many_nodes_and_an_alias_in_an_override_are_refused(tmp_path):
+    path = _write(tmp_path, "out_dir: out\nsources:\n" + "".join(f"  - {i}\n" for i in range(10_001)))
+    with pytest.raises(ConfigError, match=rf"^{path}: more than 10000 YAML nodes; a config is far smaller$"):
+        load_config(DataBuildConfig, path)
+    with pytest.raises(ConfigError, match=r"^override seed:1: YAML alias \*x refused"):
+        load_config(DataBuildConfig, _write(tmp_path, "out_dir: out\nsources: []\n"), ["seed=[&x [1, 2], *x]"])
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_no_float_of_a_config_takes_inf_or_nan(value):
+    from mentalglm.config.serve import ServeConfig
+    from mentalglm.config.train import TrainConfig
+
+    path = REPO / "configs/train/tiny-lora.yaml"
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip().startswith("lr:"))
+    with pytest.raises(ConfigError) as err:
+        load_config(TrainConfig, path, [f"train.lr={value}"])
+    assert str(err.value) == (f"invalid config:\n  {path}:{line} (override train.lr): train.lr: Input should be a "
+                              "finite number")
+    with pytest.raises(ConfigError, match=r"serve\.request_timeout_s: Input should be a finite number$"):
+        load_config(ServeConfig, REPO / "configs/serve/local.yaml", [f"serve.request_timeout_s={value}"])
