@@ -55,7 +55,6 @@ def _data_explain(cfg: ExplainConfig) -> None:
 
 def _rate_export(cfg: RateExportConfig) -> None:
     from mentalglm.rating.export import export_rating_set
-
     counts = export_rating_set(cfg)
     print(f"{cfg.out_dir}: {sum(counts.values())} items (" + ", ".join(f"{k} {v}" for k, v in counts.items())
           + "); give raters labelstudio/ or ratings.csv, keep key/ from them")
@@ -222,7 +221,8 @@ def build_parser(name: str, job: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key")
     for option in verb.options:
         kwargs = option.kwargs or {"metavar": option.key.rsplit(".", 1)[-1].upper()}
-        parser.add_argument(*option.flags, dest=option.key, default=None, help=f"{option.help} ({option.key})", **kwargs)
+        parser.add_argument(*option.flags, dest=option.key, default=None, help=f"{option.help} ({option.key})",
+                            **kwargs)
     return parser
 
 

@@ -199,7 +199,8 @@ def test_an_import_of_a_module_the_package_does_not_name_is_found(tmp_path):
 def test_an_upward_or_sideways_import_is_found(tmp_path):
     root = _tree(tmp_path, {"__init__.py": "", "tasks/__init__.py": "from mentalglm.config import x\n",
                             "config/__init__.py": "", "serve/__init__.py": "", "train/__init__.py": "",
-                            "serve/app.py": "import mentalglm.train\n", "config/a.py": "from mentalglm.tasks import y\n"})
+                            "serve/app.py": "import mentalglm.train\n",
+                            "config/a.py": "from mentalglm.tasks import y\n"})
     assert upward_imports(import_graph(root), RANK) == [
         "mentalglm.serve.app (serve) imports mentalglm.train (train)",
         "mentalglm.tasks (tasks) imports mentalglm.config (config)"]

@@ -1,4 +1,5 @@
-"""Reaching Ray from a driver: connect to a cluster or start a local one (capacity checks: `mentalglm.cluster.capacity`).
+"""Reaching Ray from a driver: connect to a cluster or start a local one (capacity checks:
+`mentalglm.cluster.capacity`).
 
 A local cluster started here is set up for one machine whose CPUs train or serve: its worker processes run at
 normal priority (Ray starts them at nice 15 by default, so on a small machine its own daemons take CPU from

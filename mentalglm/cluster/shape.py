@@ -8,7 +8,7 @@ waiting forever for nodes that will never come.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mentalglm.config import ConfigError
@@ -19,18 +19,32 @@ ACCELERATOR_PREFIX = "accelerator_type:"
 
 @dataclass(frozen=True)
 class NodeShape:
-    """One node type: its resources, how many of it the autoscaler may run, and its cloud instance type (AWS
+    """One node type: its resources as the file writes them, how many of it the autoscaler may run (`max_nodes`:
+    the head once, a worker type up to its and the cluster's `max_workers`), and its cloud instance type (AWS
     `InstanceType`, GCP `machineType`) when the file names one."""
 
     name: str
-    cpus: int
-    gpus: int
-    accelerator: str | None
+    resources: tuple[tuple[str, float], ...]
     max_nodes: int
     instance_type: str | None = None
-    resources: dict = field(default_factory=dict, compare=False)  # as written, for Ray's autoscaler (`placement`)
     min_workers: int = 0
     max_workers: int = 0
+
+    @property
+    def cpus(self) -> int:
+        """CPUs of one node."""
+        return int(dict(self.resources).get("CPU", 0))
+
+    @property
+    def gpus(self) -> int:
+        """GPUs of one node."""
+        return int(dict(self.resources).get("GPU", 0))
+
+    @property
+    def accelerator(self) -> str | None:
+        """The GPU type the node advertises (`accelerator_type:X`), if any."""
+        return next((k[len(ACCELERATOR_PREFIX):] for k, _ in self.resources if k.startswith(ACCELERATOR_PREFIX)),
+                    None)
 
     def holds(self, cpus: float, gpus: float) -> int:
         """How many bundles of (`cpus`, `gpus`) one node of this type holds."""
@@ -75,15 +89,11 @@ def load_cluster_shape(path: str | Path) -> ClusterShape:
     overall = int(raw.get("max_workers", 10**6))
     nodes = []
     for name, spec in types.items():
-        resources = spec.get("resources") or {}
-        accelerator = next((k[len(ACCELERATOR_PREFIX):] for k in resources if k.startswith(ACCELERATOR_PREFIX)),
-                           None)
         count = 1 if name == raw.get("head_node_type") else min(int(spec.get("max_workers", 0)), overall)
         node_config = spec.get("node_config") or {}
-        instance = node_config.get("InstanceType") or node_config.get("machineType")
-        nodes.append(NodeShape(name, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)), accelerator, count,
-                               instance, dict(resources), int(spec.get("min_workers", 0)),
-                               int(spec.get("max_workers", 0))))
+        nodes.append(NodeShape(name, tuple((spec.get("resources") or {}).items()), count,
+                               node_config.get("InstanceType") or node_config.get("machineType"),
+                               int(spec.get("min_workers", 0)), int(spec.get("max_workers", 0))))
     return ClusterShape(path, tuple(nodes), raw.get("head_node_type"), int(raw.get("max_workers", 0)))
 
 

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mentalglm.errors import ConfigError
+
 M = TypeVar("M", bound=BaseModel)
 MAX_YAML_NODES = 10_000  # a config is hundreds of nodes; this bounds what is read before anything is built
 

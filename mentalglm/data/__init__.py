@@ -5,4 +5,5 @@ the splits read back (`hf_dataset`, `split_records`, `records`, `encoded`), prom
 Importing this package imports none of its modules."""
 
 # The modules other packages may import; the rest are this package's own (tests/test_layering.py).
-PUBLIC_MODULES = ('batching', 'build', 'encoded', 'fetch', 'hf_dataset', 'io', 'prompt_ids', 'records', 'scrub', 'split_records', 'stratify', 'tokenization')
+PUBLIC_MODULES = ('batching', 'build', 'encoded', 'fetch', 'hf_dataset', 'io', 'prompt_ids', 'records', 'scrub',
+    'split_records', 'stratify', 'tokenization')

@@ -1,4 +1,5 @@
-"""File reading: UTF-8 with or without BOM, CRLF or LF, GB18030 fallback; JSON lines (atomic writes: `mentalglm.runs.files`)."""
+"""File reading: UTF-8 with or without BOM, CRLF or LF, GB18030 fallback; JSON lines. (Atomic writes are in
+`mentalglm.runs.files`.)"""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 A sequence is `prompt + response + <|endoftext|>`, the prompt rendered by the tokenizer's chat template
 (`[gMASK]<sop><|user|>\\n{instruction}<|assistant|>\\n`). Instruction and response are encoded as plain text
-(`mentalglm.data.prompt_ids`): a special-token string inside a post never becomes a control token. When it is longer than `max_seq_len`, the post is
-shortened first (down to `min_post_chars`); then the explanation is cut from its end; the label sentence is
-never cut.
+(`mentalglm.data.prompt_ids`): a special-token string inside a post never becomes a control token. When it is
+longer than `max_seq_len`, the post is shortened first (down to `min_post_chars`); then the explanation is cut
+from its end; the label sentence is never cut.
 """
 
 from __future__ import annotations

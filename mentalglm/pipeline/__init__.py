@@ -6,7 +6,6 @@ Each stage (`stages`) runs from its own config file and returns a record; `repor
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -18,7 +17,6 @@ from mentalglm.pipeline.console import output_to
 from mentalglm.runs.files import write_json_atomic, write_text_atomic
 
 __all__ = ["run_pipeline"]
-log = logging.getLogger(__name__)
 
 
 class _Stages:
@@ -49,7 +47,6 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         UserError (ConfigError, DataError, ModelLoadError, …): from the stage that failed.
     """
     log_path = Path(cfg.out_dir) / "pipeline.log"
-    log_path.unlink(missing_ok=True)
     with output_to(log_path) as console:
         print(f"[pipeline] log: {log_path}", file=console, flush=True)
         summary = _run_stages(cfg, _Stages(console), log_path)
@@ -79,7 +76,7 @@ def _run_stages(cfg: PipelineConfig, run: _Stages, log_path: Path) -> dict:
     text = report.render(inputs, tokens, train, sweep, comparison, cfg.eval_split, memorised, smoke, run.timings,
                          log_path)
     summary = report.summary_json(inputs, tokens, train, sweep, memorised, smoke, run.timings)
-    path = report.report_path(cfg.out_dir)
+    path = Path(cfg.out_dir) / "summary.md"
     write_text_atomic(path, text)
     write_json_atomic(path.with_name("summary.json"), summary)
     summary["report"], summary["report_path"] = text, str(path)

@@ -69,8 +69,3 @@ def summary_json(inputs: Inputs, tokens: Tokens, train: dict, sweep: Sweep | Non
             "timings_s": {k: round(v, 2) for k, v in timings.items()}, "tasks_in_train": tokens.tasks_in_train,
             "serve_smoke": smoke,
             "memorised": [{"task": t, "trained": want, "answer": got} for t, want, got in answers]}
-
-
-def report_path(out_dir: str | Path) -> Path:
-    """Where summary.md goes."""
-    return Path(out_dir) / "summary.md"

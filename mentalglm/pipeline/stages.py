@@ -58,11 +58,11 @@ class Memorised:
     answers: list[list[str]] = field(default_factory=list)
 
 
-def _stage_config(schema: type, path: Path, inputs: Inputs, **keys: Any) -> Any:
-    """A stage's config from its file, on the pipeline's model and data, with `keys` (`evaluate__split`) set."""
-    values = {"model.name_or_path": str(inputs.model_dir), "data.dir": str(inputs.data_dir),
-              **{k.replace("__", "."): str(v) if isinstance(v, Path) else v for k, v in keys.items()}}
-    return load_config(schema, path, [f"{k}={json.dumps(v)}" for k, v in values.items()])
+def _stage_config(schema: type, path: Path, inputs: Inputs, keys: dict[str, Any] | None = None) -> Any:
+    """A stage's config from its file, on the pipeline's model and data, with the dotted `keys` set (paths as text)."""
+    values = {"model.name_or_path": inputs.model_dir, "data.dir": inputs.data_dir, **(keys or {})}
+    return load_config(schema, path, [f"{k}={json.dumps(str(v) if isinstance(v, Path) else v)}"
+                                      for k, v in values.items()])
 
 
 def prepare_inputs(cfg: PipelineConfig) -> Inputs:
@@ -141,8 +141,9 @@ def memorise(cfg: PipelineConfig, inputs: Inputs) -> Memorised:
     own = Inputs(Path(data_cfg.out_dir), inputs.model_dir, {})
     result = run_training(_stage_config(TrainConfig, cfg.memorise.train, own))
     out = Path(cfg.out_dir) / "memorised"
-    evaluate(_stage_config(EvaluateConfig, cfg.evaluate, own, evaluate__checkpoint=result.final_dir,
-                           evaluate__split="train", evaluate__out=out), model_name=MEMORISED)
+    evaluate(_stage_config(EvaluateConfig, cfg.evaluate, own, {"evaluate.checkpoint": result.final_dir,
+                                                               "evaluate.split": "train", "evaluate.out": out}),
+             model_name=MEMORISED)
     records = {r.id: r for r in load_split(own.data_dir, "train")}
     shown: list[list[str]] = []
     for line in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines():
@@ -158,10 +159,11 @@ def evaluate_against_baseline(cfg: PipelineConfig, inputs: Inputs, adapter: Path
     from mentalglm.evaluate.run import evaluate
 
     out = Path(cfg.out_dir)
-    evaluate(_stage_config(EvaluateConfig, cfg.evaluate, inputs, evaluate__checkpoint=adapter,
-                           evaluate__split=cfg.eval_split, evaluate__out=out / "evaluate"), model_name="lora-" + name)
-    run_baseline(_stage_config(EvaluateConfig, cfg.evaluate, inputs, evaluate__split=cfg.eval_split,
-                               evaluate__out=out / "baseline"))
+    evaluate(_stage_config(EvaluateConfig, cfg.evaluate, inputs, {
+        "evaluate.checkpoint": adapter, "evaluate.split": cfg.eval_split, "evaluate.out": out / "evaluate"}),
+        model_name="lora-" + name)
+    run_baseline(_stage_config(EvaluateConfig, cfg.evaluate, inputs, {
+        "evaluate.split": cfg.eval_split, "evaluate.out": out / "baseline"}))
     return [out / "evaluate" / "metrics.json", out / "baseline" / "metrics.json"]
 
 

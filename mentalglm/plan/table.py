@@ -1,4 +1,5 @@
-"""The plan as one table (the plans of a config, one per stage or a sweep's heaviest trial: `mentalglm.tune.planning`)."""
+"""The plan as one table. The plans of a config (one per stage, or a sweep's heaviest trial) are made by
+`mentalglm.tune.planning`."""
 
 from __future__ import annotations
 

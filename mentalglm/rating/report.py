@@ -12,6 +12,7 @@ from typing import Any
 from mentalglm.config.rating import RateImportConfig
 from mentalglm.errors import DataError
 from mentalglm.runs.files import write_dir_atomic, write_figure_atomic, write_json_atomic, write_text_atomic
+from mentalglm.runs.tables import cell
 from mentalglm.rating.agreement import (
     bootstrap_mean,
     gwet_ac1,
@@ -76,10 +77,6 @@ def correlations(ratings: list[Rating], metrics: dict[str, dict[str, float | Non
     return out
 
 
-def _fmt(value: Any) -> str:
-    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
 def _report(summary: dict, corr: dict) -> str:
     lines = ["# Ratings", "", "Mean of the per-item mean score (0-3) with a bootstrap 95 % interval; agreement "
              "between raters (Krippendorff's alpha, raw pairwise agreement, Gwet's AC1).", "",
@@ -88,15 +85,15 @@ def _report(summary: dict, corr: dict) -> str:
     for system, criteria in summary.items():
         for criterion, s in criteria.items():
             lines.append(f"| {system} | {criterion} | {s['items']} | {s['raters']} | {s['mean']:.3f} | "
-                         f"{s['ci95'][0]:.3f}–{s['ci95'][1]:.3f} | {_fmt(s['alpha_ordinal'])} | "
-                         f"{_fmt(s['alpha_interval'])} | {_fmt(s['raw_agreement'])} | {_fmt(s['gwet_ac1'])} |")
+                         f"{s['ci95'][0]:.3f}–{s['ci95'][1]:.3f} | {cell(s['alpha_ordinal'], 3)} | "
+                         f"{cell(s['alpha_interval'], 3)} | {cell(s['raw_agreement'], 3)} | {cell(s['gwet_ac1'], 3)} |")
     if corr:
         lines += ["", "## Automatic metrics against the human scores", "",
                   "Spearman's rho over items between the metric and the mean human score (n items, p).", "",
                   "| criterion | metric | rho | p | n |", "|---|---|---|---|---|"]
         for criterion, metrics in corr.items():
             for metric, c in metrics.items():
-                lines.append(f"| {criterion} | {metric} | {_fmt(c['rho'])} | {_fmt(c['p'])} | {c['n']} |")
+                lines.append(f"| {criterion} | {metric} | {cell(c['rho'], 3)} | {cell(c['p'], 3)} | {c['n']} |")
     return "\n".join(lines) + "\n"
 
 

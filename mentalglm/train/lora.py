@@ -1,4 +1,5 @@
-"""LoRA on the base model: attaching (or resuming) an adapter, and a size check (targets: `mentalglm.model.lora_targets`)."""
+"""LoRA on the base model: attaching (or resuming) an adapter, and a size check. Where LoRA can go:
+`mentalglm.model.lora_targets`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The training recipe: the Ray Train worker entry (`train_loop_per_worker`) and one worker's LoRA run in named
-steps: `setup` (model, data, DeepSpeed engine, restore), then `train_epoch` until done, each report point doing `evaluate` and `save_and_report`.
+steps: `setup` (model, data, DeepSpeed engine, restore), then `train_epoch` until done, each report point doing
+`evaluate` and `save_and_report`.
 
 Each rank reads its own shard of length-grouped batches. Every `train.checkpoint_every` optimizer steps (and at
 each epoch end unless `train.checkpoint_at_epoch_end` is off), all ranks evaluate val loss together, save their
