@@ -65,6 +65,8 @@ class DataFetchConfig(Strict):
     source: str | None = Field(None, description="a mirror laid out as out_dir (folder or http(s) URL); "
                                "null: upstream, each file at its pinned commit")
     splits: list[SplitName] = Field(["train", "val", "test"], min_length=1, description="whose files to fetch")
+    allow_modified_mirror: bool = Field(False, description="take a mirror's file that differs from upstream when "
+                                        "the mirror's SHA256SUMS lists it (SOURCES.md marks it modified)")
     retries: int = Field(4, ge=0, description="retries of a failed download, with exponential backoff")
     timeout_s: float = Field(60.0, gt=0, description="per request")
 

@@ -1,6 +1,8 @@
 """`mentalglm data fetch`: a mirror served over real HTTP on 127.0.0.1 (verified hashes, a corrupted file, a
-connection dropped midway, a second run that downloads nothing), a folder mirror with its own SHA256SUMS (the
-project's shared data when present), and the pinned manifest against UPSTREAM.md."""
+connection dropped midway, a second run that downloads nothing), folder mirrors whose SHA256SUMS the real
+`sha256sum` wrote in each of its forms (pinned hashes always win; a modified mirror only with
+allow_modified_mirror, marked in SOURCES.md; symlinks out of the mirror refused), the project's shared data when
+present, and the pinned manifest against UPSTREAM.md."""
 
 import hashlib
 import json
@@ -16,6 +18,7 @@ import pytest
 from mentalglm.config import DataFetchConfig
 from mentalglm.data.fetch import ChecksumError, fetch_sources
 from mentalglm.data.upstream import MANIFEST, UpstreamFile
+from mentalglm.errors import DataError
 from paths import REPO
 
 SHARED = REPO.parent / "shared" / "data"
@@ -125,20 +128,96 @@ def test_a_missing_file_is_an_error_naming_its_url(mirror, tmp_path):
                       [_upstream("sos_4k/test.tsv", b"x", "test")])
 
 
-def test_a_folder_mirror_is_checked_against_its_own_sha256sums(tmp_path):
+def _folder_mirror(root: Path, files: dict[str, bytes], sums_args: tuple[str, ...] | None = ()) -> Path:
+    """A folder mirror holding `files`, with a SHA256SUMS written by the real `sha256sum` run with `sums_args`
+    (`("-b",)` for `HASH *name`) over `./name` paths when `dot` is in them; None: no SHA256SUMS."""
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    if sums_args is not None:
+        dot = "dot" in sums_args
+        names = [("./" if dot else "") + name for name in sorted(files)]
+        run = subprocess.run(["sha256sum", *(a for a in sums_args if a != "dot"), *names], cwd=root,
+                             capture_output=True, text=True, check=True)
+        (root / "SHA256SUMS").write_text(run.stdout)
+    return root
+
+
+TRAIN = "socialcd3k/train.tsv"
+PINNED = [_upstream(TRAIN, FILES[TRAIN]), _upstream("sos_4k/test.tsv", b"not in this mirror", "test")]
+
+
+@pytest.mark.parametrize("sums_args", [(), ("-b",), ("dot",), ("-b", "dot")],
+                         ids=["text", "binary-star", "dot-slash", "binary-dot-slash"])
+def test_a_folder_mirror_of_the_pinned_bytes_is_taken_whatever_form_its_sums_have(tmp_path, sums_args):
+    mirror_dir = _folder_mirror(tmp_path / "mirror", {TRAIN: FILES[TRAIN]}, sums_args)
+    report = fetch_sources(DataFetchConfig(out_dir=tmp_path / "raw", source=str(mirror_dir)), PINNED)
+    assert report.fetched == [TRAIN] and report.missing == ["sos_4k/test.tsv"] and report.modified == []
+    assert (tmp_path / "raw" / TRAIN).read_bytes() == FILES[TRAIN]
+    assert f"| `{PINNED[0].sha256}` | as upstream |" in (tmp_path / "raw" / "SOURCES.md").read_text()
+
+
+def test_a_mirror_whose_sums_differ_from_the_pinned_hashes_is_refused_before_anything_is_fetched(tmp_path):
+    changed = FILES[TRAIN] + "他总是这样\t1\n".encode()
+    mirror_dir = _folder_mirror(tmp_path / "mirror", {TRAIN: changed})
+    out = tmp_path / "raw"
+    with pytest.raises(ChecksumError) as refused:
+        fetch_sources(DataFetchConfig(out_dir=out, source=str(mirror_dir)), PINNED)
+    assert str(refused.value) == (
+        f"{mirror_dir}/SHA256SUMS: {TRAIN} is listed with SHA-256 {hashlib.sha256(changed).hexdigest()}, not the "
+        f"pinned {PINNED[0].sha256} (example/repo at 000000000000): the mirror's file is not the upstream one. "
+        "Set allow_modified_mirror: true to take it (SOURCES.md then marks it modified); nothing was fetched")
+    assert not out.exists()
+    report = fetch_sources(DataFetchConfig(out_dir=out, source=str(mirror_dir), allow_modified_mirror=True), PINNED)
+    assert report.fetched == [TRAIN] and report.modified == [TRAIN]
+    assert (out / TRAIN).read_bytes() == changed
+    sources = (out / "SOURCES.md").read_text()
+    assert (f"| `{hashlib.sha256(changed).hexdigest()}` | **modified** (upstream: `{PINNED[0].sha256}`) |"
+            in sources)
+
+
+def test_changed_bytes_with_no_sums_are_refused_even_when_modified_mirrors_are_allowed(tmp_path):
+    mirror_dir = _folder_mirror(tmp_path / "mirror", {TRAIN: FILES[TRAIN] + b"x"}, None)
+    with pytest.raises(ChecksumError, match=f"^{TRAIN}: SHA-256 [0-9a-f]{{64}} does not match the pinned "
+                                            f"{PINNED[0].sha256}"):
+        fetch_sources(DataFetchConfig(out_dir=tmp_path / "raw", source=str(mirror_dir), allow_modified_mirror=True),
+                      PINNED[:1])
+    assert not (tmp_path / "raw" / TRAIN).exists() and not list(tmp_path.rglob("*.part"))
+
+
+def test_a_mirror_file_that_is_a_symlink_out_of_the_mirror_is_refused(tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_bytes(FILES[TRAIN])  # even bytes that hash right are not read from outside the mirror
     mirror_dir = tmp_path / "mirror"
     (mirror_dir / "socialcd3k").mkdir(parents=True)
-    data = FILES["socialcd3k/train.tsv"]
-    (mirror_dir / "socialcd3k" / "train.tsv").write_bytes(data)
-    (mirror_dir / "SHA256SUMS").write_text(f"{hashlib.sha256(data).hexdigest()}  socialcd3k/train.tsv\n")
-    manifest = [_upstream("socialcd3k/train.tsv", b"the upstream bytes differ"),
-                _upstream("sos_4k/test.tsv", b"not in this mirror", "test")]
-    report = fetch_sources(DataFetchConfig(out_dir=tmp_path / "raw", source=str(mirror_dir)), manifest)
-    assert report.fetched == ["socialcd3k/train.tsv"] and report.missing == ["sos_4k/test.tsv"]
-    (mirror_dir / "socialcd3k" / "train.tsv").write_bytes(data + b"tampered")
-    (tmp_path / "raw" / "socialcd3k" / "train.tsv").unlink()
-    with pytest.raises(ChecksumError, match="socialcd3k/train.tsv"):
-        fetch_sources(DataFetchConfig(out_dir=tmp_path / "raw", source=str(mirror_dir)), manifest)
+    (mirror_dir / TRAIN).symlink_to(outside)
+    with pytest.raises(DataError) as refused:
+        fetch_sources(DataFetchConfig(out_dir=tmp_path / "raw", source=str(mirror_dir)), PINNED[:1])
+    assert str(refused.value) == f"{mirror_dir / TRAIN}: resolves to {outside}, outside the mirror folder; refused"
+    assert not (tmp_path / "raw" / TRAIN).exists()
+
+
+@pytest.mark.parametrize("sums, line, reason", [
+    (f"{'a' * 64}  ../etc/passwd\n", 1, "'../etc/passwd' is not a path inside the mirror"),
+    (f"\n{'a' * 64}  /etc/passwd\n", 2, "'/etc/passwd' is not a path inside the mirror"),
+    (f"{'a' * 63}  {TRAIN}\n", 1, "not a `HASH  name` or `HASH *name` line (as sha256sum writes them)"),
+    (f"{'a' * 64}  {TRAIN}\n{'b' * 64}  ./{TRAIN}\n", 2, f"{TRAIN} is listed twice with different hashes"),
+])
+def test_a_malformed_sums_file_is_refused_naming_its_line(tmp_path, sums, line, reason):
+    mirror_dir = _folder_mirror(tmp_path / "mirror", {TRAIN: FILES[TRAIN]}, None)
+    (mirror_dir / "SHA256SUMS").write_text(sums)
+    with pytest.raises(DataError) as refused:
+        fetch_sources(DataFetchConfig(out_dir=tmp_path / "raw", source=str(mirror_dir)), PINNED)
+    assert str(refused.value) == f"{mirror_dir}/SHA256SUMS:{line}: {reason}"
+
+
+def test_sums_that_list_none_of_the_files_asked_for_are_an_error_not_an_empty_fetch(tmp_path):
+    mirror_dir = _folder_mirror(tmp_path / "mirror", {"elsewhere/train.tsv": FILES[TRAIN]})
+    with pytest.raises(DataError) as refused:
+        fetch_sources(DataFetchConfig(out_dir=tmp_path / "raw", source=str(mirror_dir)), PINNED)
+    assert str(refused.value) == (f"{mirror_dir}/SHA256SUMS: lists none of the files asked for (names as in the "
+                                  f"raw-data folder, e.g. {TRAIN}); nothing was fetched")
+    assert not (tmp_path / "raw").exists()
 
 
 def _upstream_table() -> set[tuple]:
@@ -159,15 +238,21 @@ def test_the_manifest_pins_what_upstream_md_lists():
 @pytest.mark.skipif(not (SHARED / "SHA256SUMS").exists(), reason="the shared data folder is not here")
 def test_fetch_from_the_shared_mirror_then_build_the_training_parts_through_the_cli(tmp_path):
     out = tmp_path / "data" / "raw"  # the build configs read data/raw under the working folder
-    run = subprocess.run([str(Path(sys.executable).parent / "mentalglm"), "data", "fetch",
-                          str(REPO / "configs/data/fetch.yaml"), "--from", str(SHARED), f"out_dir={out}",
-                          "splits=[train,val]"], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
+    fetch = [str(Path(sys.executable).parent / "mentalglm"), "data", "fetch", str(REPO / "configs/data/fetch.yaml"),
+             "--from", str(SHARED), f"out_dir={out}", "splits=[train,val]"]
     sums = dict(reversed(line.split("  ", 1)) for line in (SHARED / "SHA256SUMS").read_text().splitlines())
     fetched = [f for f in MANIFEST if f.split in ("train", "val") and f.local in sums]
+    modified = sorted(f.local for f in fetched if sums[f.local] != f.sha256)
+    if modified:  # the shared mirror's cleaned files differ from upstream: refused unless allowed, then marked
+        refused = subprocess.run(fetch, capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and "is listed with SHA-256" in refused.stderr and not out.exists()
+    run = subprocess.run([*fetch, "allow_modified_mirror=true"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
     assert fetched and "not in the mirror" in run.stdout
+    sources = (out / "SOURCES.md").read_text()
     for f in fetched:
         assert hashlib.sha256((out / f.local).read_bytes()).hexdigest() == sums[f.local]
+        assert (f"**modified** (upstream: `{f.sha256}`)" in sources) == (f.local in modified), f.local
     assert not (out / "socialcd3k" / "test.tsv").exists()
     for config, splits in (("cimhi", "[train,val]"), ("imhi", "[train]")):
         build = subprocess.run([str(Path(sys.executable).parent / "mentalglm"), "data", "build",

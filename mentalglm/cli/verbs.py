@@ -1,27 +1,18 @@
-"""The `mentalglm` command line: one table maps each verb to one library function.
-
-Every verb takes a YAML config and `key=value` overrides, its whole input: each option (`--split`, …) spells one
-config key. `ray_jobs/*.py` call `job_main` with their verb, so CLI and Ray jobs share this one parser.
-"""
+"""The verb table: each verb's config schema, the one library function it calls, its help line and the options
+that spell its config keys."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import os
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from mentalglm.config import DataBuildConfig, DataFetchConfig, ModelInitConfig, PipelineConfig, load_config
+from mentalglm.config import DataBuildConfig, DataFetchConfig, ModelInitConfig, PipelineConfig
 from mentalglm.config.evaluate import EvaluateConfig
 from mentalglm.config.explain import ExplainConfig
 from mentalglm.config.rating import RateExportConfig, RateImportConfig
 from mentalglm.config.serve import ServeConfig
 from mentalglm.config.train import TrainConfig
 from mentalglm.config.tune import TrainOrTuneConfig, TuneConfig
-from mentalglm.errors import UserError
 
 
 def _data_fetch(cfg: DataFetchConfig) -> None:
@@ -30,8 +21,9 @@ def _data_fetch(cfg: DataFetchConfig) -> None:
     report = fetch_sources(cfg)
     print(f"{report.out_dir}: {len(report.fetched)} fetched, {len(report.present)} already present "
           f"(hashes verified); {report.out_dir}/SOURCES.md")
-    if report.missing:
-        print("not in the mirror: " + ", ".join(report.missing))
+    for what, names in (("modified (allow_modified_mirror)", report.modified), ("not in the mirror", report.missing)):
+        if names:
+            print(f"{what}: " + ", ".join(names))
 
 
 def _data_build(cfg: DataBuildConfig) -> None:
@@ -194,106 +186,3 @@ VERBS: dict[str, Verb] = {
     "rate import": Verb(RateImportConfig, _rate_import, "ratings back: means, agreement, correlation with metrics"),
     "pipeline": Verb(PipelineConfig, _pipeline, "the main job: build, train, evaluate vs baseline, serve smoke"),
 }
-
-
-def verb_table() -> str:
-    """`mentalglm --help`: every verb with its help line."""
-    width = max(map(len, VERBS))
-    lines = [f"  {name:<{width}}  {verb.help}" for name, verb in VERBS.items()]
-    return ("usage: mentalglm [--log-level LEVEL] VERB CONFIG [options] [key=value ...]\n\n"
-            + __doc__.splitlines()[0] + "\n\nverbs:\n" + "\n".join(lines)
-            + "\n\n`mentalglm VERB --help` lists a verb's options, each a spelling of a config key.")
-
-
-def build_parser(name: str, job: bool = False) -> argparse.ArgumentParser:
-    """The parser of verb `name`: its config (`--config PATH` for a Ray job), its options, `key=value` overrides."""
-    verb = VERBS[name]
-    prog = f"ray_jobs ({name})" if job else f"mentalglm {name}"
-    parser = argparse.ArgumentParser(prog=prog, description=verb.help)
-    parser.add_argument("--log-level", default="INFO", help="logging level (post text is never logged)")
-    if verb.schema is None:
-        parser.add_argument("files", nargs="+", metavar="METRICS", help="metrics.json files or their folders")
-        return parser
-    if job:
-        parser.add_argument("--config", required=True, help="YAML config file")
-    else:
-        parser.add_argument("config", help="YAML config file")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key")
-    for option in verb.options:
-        kwargs = option.kwargs or {"metavar": option.key.rsplit(".", 1)[-1].upper()}
-        parser.add_argument(*option.flags, dest=option.key, default=None, help=f"{option.help} ({option.key})",
-                            **kwargs)
-    return parser
-
-
-def find_verb(words: list[str]) -> tuple[str | None, list[str]]:
-    """The longest verb that `words` start with (`evaluate compare` before `evaluate`), and the words after it."""
-    for n in (2, 1):
-        name = " ".join(words[:n])
-        if len(words) >= n and name in VERBS:
-            return name, words[n:]
-    return None, words
-
-
-def parse_args(argv: list[str], job_verb: str | None = None) -> argparse.Namespace:
-    """Parse one command: its verb (`job_verb` for a Ray job), config, options and `key=value` overrides, in any
-    order. Each given option becomes the override of its config key, before the `key=value` words.
-
-    Raises:
-        SystemExit: no known verb, or a leftover word that is neither an option nor `key=value` (exit 2).
-    """
-    argv = list(argv)
-    level = None
-    while argv[:1] == ["--log-level"] and len(argv) > 1 and job_verb is None:  # `mentalglm --log-level X VERB …`
-        level, argv = argv[1], argv[2:]
-    name, rest = (job_verb, argv) if job_verb else find_verb(argv)
-    if name is None:
-        print(verb_table(), file=sys.stdout if argv[:1] in (["-h"], ["--help"]) else sys.stderr)
-        raise SystemExit(0 if argv[:1] in (["-h"], ["--help"]) else 2)
-    parser = build_parser(name, job=job_verb is not None)
-    args, extras = parser.parse_known_args(rest)
-    unknown = [word for word in extras if word.startswith("-") or "=" not in word]
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    spelled = [f"{o.key}={json.dumps(getattr(args, o.key))}" for o in VERBS[name].options
-               if getattr(args, o.key) is not None]
-    args.verb, args.overrides = name, [*spelled, *(getattr(args, "overrides", None) or []), *extras]
-    args.log_level = level or args.log_level
-    return args
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ["MENTALGLM_LOG_LEVEL"] = level.upper()  # Ray workers started from here log at the same level
-
-
-def run_verb(args: argparse.Namespace) -> int:
-    """Load the config of `args.verb` with its overrides and run it; a `UserError` prints one message, exit 2."""
-    verb = VERBS[args.verb]
-    try:
-        if verb.schema is None:
-            verb.run(args.files)
-        else:
-            verb.run(load_config(verb.schema, args.config, args.overrides))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `mentalglm` console script."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    _setup_logging(args.log_level)
-    return run_verb(args)
-
-
-def job_main(verb: str, argv: list[str] | None = None) -> int:
-    """Entry point of `ray_jobs/*.py`: `--config PATH [options] [key=value ...]` for the one verb of that job."""
-    args = parse_args(sys.argv[1:] if argv is None else argv, job_verb=verb)
-    _setup_logging(args.log_level)
-    return run_verb(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
