@@ -1,7 +1,7 @@
 """PII scrubbing of posts: e-mail, URLs, QQ and WeChat ids, ID-card, bank-card and phone numbers, @mentions.
 
-Matching runs on an NFKC view of the text (full-width `１３８` and `＠` read as `138` and `@`), and each match is
-mapped back to the original characters, so everything outside a match is returned exactly as it came in.
+Matching runs on an NFKC view of the text (full-width `１３８` and `＠` read as `138` and `@`; for the digit rules,
+Chinese numerals `一三八` read as `138` too), and each match is mapped back to the original characters, so everything outside a match is returned exactly as it came in.
 Rules claim spans in priority order (e-mail before URL before the id rules before phone numbers before
 mentions); a later rule never touches a span an earlier one claimed. Every rule reads in one left-to-right pass.
 
@@ -34,20 +34,28 @@ URL_RE = re.compile(
     rf"(?:{_TLDS})(?![{_ASCII_WORD}-]){_URL_TAIL}",
     re.IGNORECASE,
 )
-# QQ and WeChat ids are only recognised after a word that names them; the id alone is replaced.
+# QQ and WeChat ids are only recognised after a word that names them; the id alone is replaced. A lone `Q` or `V`
+# names one only when a colon follows (`Q：123456789`, not `Q版`); a QQ id may be written in groups (`123 456 789`).
 _ID_SEP = r"[\s:：是为]*(?:号码|号)?[\s:：是为]*"
-QQ_RE = re.compile(rf"(?:QQ|Qq|qq|扣扣|企鹅号|企鹅|Q号){_ID_SEP}(?P<id>[1-9]\d{{4,11}})(?!\d)")
+_LONE_Q, _LONE_V = (rf"(?<![A-Za-z]){letter}(?=\s*[:：])" for letter in ("Q", "[Vv]"))
+QQ_RE = re.compile(rf"(?:QQ群|Q群|群号|QQ|Qq|qq|扣扣|企鹅号|企鹅|Q号|{_LONE_Q}){_ID_SEP}"
+                   rf"(?P<id>[1-9]\d{{2,3}}(?:[\s-]\d{{3,4}}){{1,3}}|[1-9]\d{{4,11}})(?!\d)")
 WECHAT_RE = re.compile(
-    rf"(?:微信|薇信|威信|V信|v信|VX|Vx|vx|WX|Wx|wx|weixin|WeChat|wechat){_ID_SEP}"
+    rf"(?:微信|薇信|威信|V信|v信|VX|Vx|vx|WX|Wx|wx|weixin|WeChat|wechat|加[Vv薇威]|{_LONE_V}){_ID_SEP}"
     rf"(?P<id>[A-Za-z][-_A-Za-z0-9]{{5,19}}|1[3-9]\d(?:[-\s]?\d){{8}}|\d{{6,12}})(?![-_A-Za-z0-9])")
 _DATE = r"(?:18|19|20)\d{2}[\s-]?(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
 ID_CARD_RE = re.compile(
     rf"(?<![0-9A-Za-z])[1-9]\d{{5}}[\s-]?{_DATE}[\s-]?\d{{3}}[\dXx](?![0-9A-Za-z])"
     rf"|(?<![0-9A-Za-z])[1-9]\d{{7}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{{3}}(?![0-9A-Za-z])"
 )
-BANK_CARD_RE = re.compile(r"(?<![\d.-])\d{4}(?:[\s-]?\d{4}){2}[\s-]?\d{4,7}(?![\d.-])")
+# 16 to 19 digits: in groups of four with one separator (a 19-digit UnionPay card ends in a group of three), or
+# as one run or irregular groups. A number after an order or tracking-number word is not a card.
+BANK_CARD_RE = re.compile(
+    r"(?<![\d.-])(?:\d{4}(?P<sep>[\s-])\d{4}(?P=sep)\d{4}(?P=sep)\d{4}(?:(?P=sep)(?P<tail>\d{1,3}))?"
+    r"|\d{4}(?:[\s-]?\d{4}){2}[\s-]?\d{4,7})(?![\d.-])")
+_NOT_A_CARD_BEFORE = re.compile(r"(?:订单|单号|运单|流水|编号|交易号|快递)\D{0,4}$")
 PHONE_RE = re.compile(
-    r"(?<![\d+.])(?<!\d[\s-])(?:(?:\+|00)?86[\s-]?)?1[3-9]\d(?:[\s.-]?\d){8}(?![\d.])"  # mobile, any grouping
+    r"(?<![\d+.])(?<!\d[\s-])(?:(?:\+|00)?86[\s-]?)?1[\s.-]?[3-9](?:[\s.-]?\d){9}(?![\d.])"  # mobile, any grouping
     r"|(?<![\d.])(?<!\d[\s-])(?:\(0\d{2,3}\)\s?|0\d{2,3}[\s-])\d{3,4}[\s-]?\d{4}(?![\d.])"  # landline
     r"|(?<![\d.])[48]00[\s-]?\d{3}[\s-]?\d{4}(?![\d.])"  # 400/800 service numbers
 )
@@ -93,6 +101,16 @@ def _spans(pattern: re.Pattern, group: str | int = 0,
     return find
 
 
+def _bank_cards(text: str) -> Iterator[tuple[int, int]]:
+    for m in BANK_CARD_RE.finditer(text):
+        if _NOT_A_CARD_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            continue
+        if _luhn_ok(re.sub(r"\D", "", m.group())):
+            yield m.start(), m.end()
+        elif m.group("tail") and _luhn_ok(re.sub(r"\D", "", text[m.start():m.start("tail") - 1])):
+            yield m.start(), m.start("tail") - 1  # a 16-digit card followed by another number
+
+
 def _mentions(text: str) -> Iterator[tuple[int, int]]:
     for m in HANDLE_RE.finditer(text):
         name = m.group("name")
@@ -101,22 +119,27 @@ def _mentions(text: str) -> Iterator[tuple[int, int]]:
             yield m.start(), m.start("name") + length
 
 
-# (placeholder, span finder), in priority order.
-RULES: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] = (
-    ("[EMAIL]", _spans(EMAIL_RE)),
-    ("[URL]", _spans(URL_RE)),
-    ("[QQ]", _spans(QQ_RE, "id")),
-    ("[WECHAT]", _spans(WECHAT_RE, "id")),
-    ("[ID]", _spans(ID_CARD_RE)),
-    ("[BANKCARD]", _spans(BANK_CARD_RE, accept=lambda m: _luhn_ok(re.sub(r"\D", "", m.group())))),
-    ("[PHONE]", _spans(PHONE_RE)),
-    ("[USER]", _mentions),
+# (placeholder, span finder, whether it reads Chinese numerals as digits), in priority order.
+RULES: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]], bool], ...] = (
+    ("[EMAIL]", _spans(EMAIL_RE), False),
+    ("[URL]", _spans(URL_RE), False),
+    ("[QQ]", _spans(QQ_RE, "id"), True),
+    ("[WECHAT]", _spans(WECHAT_RE, "id"), True),
+    ("[ID]", _spans(ID_CARD_RE), True),
+    ("[BANKCARD]", _bank_cards, True),
+    ("[PHONE]", _spans(PHONE_RE), True),
+    ("[USER]", _mentions, False),
 )
-PLACEHOLDERS = tuple(name for name, _ in RULES)
+PLACEHOLDERS = tuple(name for name, _, _ in RULES)
 
 
 # Full-width ASCII forms and the ideographic space: what NFKC changes in most Chinese posts, one character each.
 _FULL_WIDTH = {code: unicodedata.normalize("NFKC", chr(code)) for code in (*range(0xFF01, 0xFF5F), 0x3000)}
+
+
+# Digits written as Chinese numerals (一三八…, 幺 for 1 as phone numbers are read out, 〇/零 for 0, the financial
+# forms 壹贰…), one character each; only the digit rules read this view, so mentions and text are not affected.
+_NUMERALS = str.maketrans("〇零幺一二三四五六七八九壹贰叁肆伍陆柒捌玖", "001123456789123456789")
 
 
 def _normalised_view(text: str) -> tuple[str, list[int]]:
@@ -143,10 +166,11 @@ def scrub_pii(text: str) -> tuple[str, Counter[str]]:
     if not text:
         return text, counts
     view, origin = _normalised_view(text)
+    digits_view = view.translate(_NUMERALS)
     claimed: list[tuple[int, int, str]] = []  # (original start, original end, placeholder)
     taken = [False] * len(text)
-    for placeholder, find in RULES:
-        for start, end in find(view):
+    for placeholder, find, numerals in RULES:
+        for start, end in find(digits_view if numerals else view):
             if start >= end:
                 continue
             o_start, o_end = origin[start], origin[end - 1] + 1

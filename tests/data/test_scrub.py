@@ -61,6 +61,26 @@ REPLACED = [
     ("我的卡6222020200000000006借你", "我的卡[BANKCARD]借你", {"[BANKCARD]": 1}),
     ("卡号 6217 0012 3456 7893", "卡号 [BANKCARD]", {"[BANKCARD]": 1}),
     ("转到6217-0012-3456-7893吧", "转到[BANKCARD]吧", {"[BANKCARD]": 1}),
+    ("农行卡6228480012345678903别告诉别人", "农行卡[BANKCARD]别告诉别人", {"[BANKCARD]": 1}),
+]
+
+# Written as people write them and missed before (issue 27): 19-digit UnionPay cards in groups, spaced or
+# short-keyword QQ ids, `加V`/`加薇` WeChat ids, phone digits spaced out or written as Chinese numerals.
+MISSED_BEFORE = [
+    ("卡号 6222 0212 3456 7890 128 转给我", "卡号 [BANKCARD] 转给我", {"[BANKCARD]": 1}),
+    ("6222-0212-3456-7890-128", "[BANKCARD]", {"[BANKCARD]": 1}),
+    ("扣扣号码是 123 456 789", "扣扣号码是 [QQ]", {"[QQ]": 1}),
+    ("Q：123456789", "Q：[QQ]", {"[QQ]": 1}),
+    ("QQ群 123456789", "QQ群 [QQ]", {"[QQ]": 1}),
+    ("Q群：987654321 进来聊", "Q群：[QQ] 进来聊", {"[QQ]": 1}),
+    ("ｑｑ：８８８ ８８８ ８８８", "ｑｑ：[QQ]", {"[QQ]": 1}),
+    ("加V：abc12345", "加V：[WECHAT]", {"[WECHAT]": 1}),
+    ("加薇：abc12345", "加薇：[WECHAT]", {"[WECHAT]": 1}),
+    ("加v 13812345678", "加v [WECHAT]", {"[WECHAT]": 1}),
+    ("电话 1 3 8 1 2 3 4 5 6 7 8", "电话 [PHONE]", {"[PHONE]": 1}),
+    ("手机一三八一二三四五六七八", "手机[PHONE]", {"[PHONE]": 1}),
+    ("打给我幺三八幺二三四五六七八吧", "打给我[PHONE]吧", {"[PHONE]": 1}),
+    ("号码一三九 一二三四 五六七八", "号码[PHONE]", {"[PHONE]": 1}),
 ]
 
 # Text that carries no PII and must come back byte for byte: dates, prices, years, times, levels, ordinary text.
@@ -94,11 +114,40 @@ UNCHANGED = [
     "他说:我没事",
 ]
 
+# Numbers of the kinds the rules above read, that are not PII and must come back byte for byte: dates, timestamps,
+# prices, order and tracking numbers, public hotlines, medical readings, counts, and the keywords without an id.
+KEPT_NUMBERS = [
+    "2023年10月1日我又哭了", "二〇二三年十月一日，我永远记得", "2023/10/01 晚上", "10月1日到10月7日放假",
+    "1999-12-31 23:59:59 跨年那晚", "出生于1998.06.15", "2024 年 3 月 5 日 星期二", "时间戳1696143045",
+    "毫秒时间戳1696143045123", "23:59 还醒着", "凌晨 02:13:45 又醒了", "2023-10-01T12:30:45+08:00 记录",
+    "一共花了¥1,299.00", "房租 3500 元/月", "工资 8 000 元，房贷 6 500 元", "欠款 128,000.50 元", "花了两千三百块",
+    "一万二千元的债", "价格 ¥ 99.9", "余额 0.01 元", "订单号 2023100112345678901 还没到货",
+    "订单号：6222021234567890128", "订单编号 6217 0012 3456 7893", "快递单号 SF1234567890123",
+    "运单号：773012345678901", "流水号 20231001000012345678", "取件码 5-2-1034", "工单号 202310010001",
+    "心理危机干预热线12356", "报警打110", "急救电话120", "移动客服10086", "市长热线12345", "拨打12320卫生热线",
+    "火警119", "12355青少年服务台", "血压120/80", "血压 135 / 85 mmHg", "心率 110 次/分", "吃了 3 片 0.5mg 的药",
+    "抑郁量表 PHQ-9 得分 21 分", "SDS 标准分 68", "睡了 3 小时 20 分钟", "1 2 3 4 5 数到五就好了",
+    "一二三四五六七八九十，数羊也睡不着", "QQ音乐里的歌", "Q版头像好可爱", "Q：你为什么难过？A：不知道",
+    "V：我们分手吧", "加薇的好友了吗", "QQ群里没人理我", "微信步数 12345 步", "学号 2021 3012 34",
+    "手机电量剩 13%", "第138页到第156页", "比分 1:3", "版本号 13.8.1", "三八妇女节快乐", "一三五去健身，二四六休息",
+]
+
 
 @pytest.mark.parametrize("text,expected,counts", REPLACED)
 def test_pii_becomes_placeholders(text, expected, counts):
     scrubbed, found = scrub_pii(text)
     assert (scrubbed, dict(found)) == (expected, counts)
+
+
+@pytest.mark.parametrize("text,expected,counts", MISSED_BEFORE)
+def test_pii_written_the_other_usual_ways_becomes_placeholders(text, expected, counts):
+    scrubbed, found = scrub_pii(text)
+    assert (scrubbed, dict(found)) == (expected, counts)
+
+
+@pytest.mark.parametrize("text", KEPT_NUMBERS)
+def test_numbers_that_are_not_pii_are_left_alone(text):
+    assert scrub_pii(text) == (text, {})
 
 
 @pytest.mark.parametrize("text", UNCHANGED)
@@ -107,10 +156,11 @@ def test_text_without_pii_is_left_alone(text):
 
 
 def test_scrubbing_is_idempotent():
-    for text, expected, _ in REPLACED:
+    for text, expected, _ in REPLACED + MISSED_BEFORE:
         assert scrub_pii(expected)[0] == expected
 
 
 def test_every_placeholder_kind_is_exercised_and_the_suite_is_large_enough():
     assert {p for _, _, counts in REPLACED for p in counts} == set(PLACEHOLDERS)
     assert len(REPLACED) + len(UNCHANGED) >= 60 and len(UNCHANGED) >= 20
+    assert len(MISSED_BEFORE) >= 12 and len(KEPT_NUMBERS) >= 57
