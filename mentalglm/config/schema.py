@@ -78,6 +78,8 @@ class DataBuildConfig(Strict):
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="carved from train where a source has no val")
     seed: int = 0
     on_bad_row: Literal["error", "skip"] = "error"
+    max_post_chars: int = Field(20000, ge=1, description="a longer post is a bad row (refused, or skipped and "
+                                "counted with on_bad_row: skip), never cut")
     near_duplicate_jaccard: float | None = Field(
         0.8, gt=0.0, le=1.0, description="train/val posts whose character-3-gram Jaccard with a test post is at "
                                          "least this are removed as near duplicates; null turns the rule off")

@@ -4,12 +4,15 @@ Steps, in order: read and validate every row of every file (strict: the first ba
 is written; `on_bad_row: skip` records it instead) -> scrub PII -> drop train/val posts equal (under
 `overlap.post_key`) or near (MinHash-verified Jaccard) to a post of any test split of any task -> drop
 duplicates within a task (test, then val, then train keep precedence) ->
-carve a stratified val split for sources without one -> write train/val/test.jsonl and stats.json atomically.
+carve a stratified val split for sources without one -> write train/val/test.jsonl, stats.json and the Hugging
+Face export into a temporary folder beside `out_dir`, swapped in whole once complete (a failure at any step leaves
+the earlier build as it was). Every text passes `mentalglm.data.post_rules` (control characters, length cap).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -18,10 +21,11 @@ from tqdm import tqdm
 
 from mentalglm.config.schema import DataBuildConfig, SourceConfig
 from mentalglm.data.formats import RawRow, RowError, reader_for
-from mentalglm.data.hf_dataset import write_hf_dataset
-from mentalglm.errors import DataError
-from mentalglm.runs.files import write_json_atomic, write_jsonl_atomic
+from mentalglm.data.hf_dataset import CARD, HF_DIR, write_hf_dataset
+from mentalglm.errors import ConfigError, DataError
+from mentalglm.runs.files import write_dir_atomic, write_json_atomic, write_jsonl_atomic
 from mentalglm.data.overlap import SHINGLE, NearDuplicateIndex, post_key
+from mentalglm.data.post_rules import over_length, remove_control_characters
 from mentalglm.data.records import SPLITS, Record
 from mentalglm.data.scrub import scrub_pii
 from mentalglm.tasks import IMHI_TASK, TASKS, render_instruction, render_response
@@ -39,10 +43,23 @@ class _Stats:
         self.test_near: dict[str, Counter[str]] = defaultdict(Counter)
         self.val_carved: Counter[str] = Counter()
         self.before_carve: dict[str, Counter[str]] = defaultdict(Counter)
+        self.controls: Counter[str] = Counter()  # fields and characters of control characters removed
+        self.over_max = 0
+
+
+def _without_controls(row: RawRow, stats: _Stats) -> None:
+    for name in ("post", "explanation", "instruction", "response"):
+        text = getattr(row, name)
+        if text:
+            cleaned, removed = remove_control_characters(text)
+            if removed:
+                setattr(row, name, cleaned)
+                stats.controls.update(fields=1, characters=removed)
 
 
 def _to_record(row: RawRow, source: SourceConfig, split: str, stats: _Stats) -> Record:
     task = row.task or source.task
+    _without_controls(row, stats)
     post, counts = scrub_pii(row.post)
     stats.pii.update(counts)
     explanation = None
@@ -70,6 +87,11 @@ def _read_source(source: SourceConfig, cfg: DataBuildConfig, stats: _Stats) -> d
         show = len(rows) >= cfg.progress_min_rows
         records, skipped = [], 0
         for row in tqdm(rows, desc=f"{source.name}/{split}", unit="row", disable=not show, leave=False):
+            too_long = isinstance(row, RawRow) and over_length({"post": row.post, "instruction": row.instruction},
+                                                               cfg.max_post_chars)
+            if too_long:
+                stats.over_max += 1
+                row = RowError(row.line, too_long, "post")
             if isinstance(row, RowError):
                 if cfg.on_bad_row == "error":
                     raise DataError(path, row.line, row.reason, row.column)
@@ -78,6 +100,9 @@ def _read_source(source: SourceConfig, cfg: DataBuildConfig, stats: _Stats) -> d
                 skipped += 1
             else:
                 records.append(_to_record(row, source, split, stats))
+        if not records:
+            empty = f"no rows left ({skipped} skipped as malformed)" if rows else "no rows (a header and nothing else)"
+            raise DataError(path, None, f"{empty}; a source split must hold at least one row")
         stats.files[f"{source.name}/{split}"] = {"path": str(path), "rows_read": len(rows),
                                                  "rows_kept": len(records), "rows_skipped": skipped}
         log.info("%s/%s: %d rows read, %d kept, %d skipped", source.name, split, len(rows), len(records), skipped)
@@ -169,6 +194,28 @@ def _drop_test_overlap_and_duplicates(cfg: DataBuildConfig, by_source: dict[str,
             by_source[source.name][split] = kept
 
 
+BUILD_ENTRIES = {f"{split}.jsonl" for split in SPLITS} | {"stats.json", HF_DIR, CARD}
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse an `out_dir` a build cannot replace whole: one that cannot be created, or that holds anything a build
+    does not write (the whole folder is swapped for the new build, so those files would be lost).
+
+    Raises:
+        ConfigError: naming `out_dir`, the path and why.
+    """
+    existing = next((p for p in (out_dir, *out_dir.parents) if p.exists() or p.is_symlink()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"out_dir: cannot create {out_dir}: {existing} is not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"out_dir: cannot create {out_dir}: {existing} is not writable")
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in BUILD_ENTRIES) if out_dir.is_dir() else []
+    if foreign:
+        raise ConfigError(f"out_dir: {out_dir} holds files a data build does not write ({', '.join(foreign[:5])}"
+                          f"{', …' if len(foreign) > 5 else ''}); a build replaces the whole folder, so give an "
+                          "empty folder or an earlier build's")
+
+
 def build_dataset(cfg: DataBuildConfig) -> dict:
     """Run the data build of `cfg` and return the stats written to `{out_dir}/stats.json`.
 
@@ -176,6 +223,7 @@ def build_dataset(cfg: DataBuildConfig) -> dict:
         DataError: a missing or undecodable file, a bad header, or (with `on_bad_row: error`) a malformed
             row; nothing is written then.
     """
+    check_out_dir(Path(cfg.out_dir))
     stats = _Stats()
     by_source = {s.name: _read_source(s, cfg, stats) for s in cfg.sources}
 
@@ -200,18 +248,26 @@ def build_dataset(cfg: DataBuildConfig) -> dict:
         "test_near_duplicates_removed": {t: dict(c) for t, c in stats.test_near.items()},
         "near_duplicate_rule": {"shingle_chars": SHINGLE, "jaccard_at_least": cfg.near_duplicate_jaccard},
         "pii_replacements": dict(sorted(stats.pii.items())),
+        "post_rules": {"max_post_chars": cfg.max_post_chars, "control_characters_removed": {
+            "fields": stats.controls["fields"], "characters": stats.controls["characters"]},
+            "posts_over_max": stats.over_max},
         "skipped_rows": stats.skipped,
         "files": stats.files,
         "config": cfg.model_dump(mode="json"),
     }
     out_dir = Path(cfg.out_dir)
-    for split, records in outputs.items():
-        if records:
-            write_jsonl_atomic(out_dir / f"{split}.jsonl", (r.to_dict() for r in records))
-        else:
-            (out_dir / f"{split}.jsonl").unlink(missing_ok=True)  # a stale split from an earlier build
-    write_json_atomic(out_dir / "stats.json", report)
-    write_hf_dataset(out_dir, outputs, report)
+
+    def fill(folder: Path) -> None:
+        for split, records in outputs.items():
+            if records:
+                write_jsonl_atomic(folder / f"{split}.jsonl", (r.to_dict() for r in records))
+        write_json_atomic(folder / "stats.json", report)
+        write_hf_dataset(folder, outputs, report)
+
+    try:
+        write_dir_atomic(out_dir, fill)
+    except OSError as exc:
+        raise DataError(out_dir, None, f"the build could not be written ({exc}); the folder is as it was") from None
     for split, recs in outputs.items():
         if recs:
             log.info("wrote %s/%s.jsonl: %s", out_dir, split, {t: c["total"] for t, c in report["counts"][split].items()})

@@ -43,7 +43,7 @@ def write_hf_dataset(out_dir: Path, outputs: dict[str, list[Record]], report: di
     from datasets import Dataset
 
     tasks = sorted({r.task for records in outputs.values() for r in records})
-    configs, written = [], set()
+    configs = []
     for task in tasks:
         features = task_features(task)
         files = []
@@ -55,12 +55,8 @@ def write_hf_dataset(out_dir: Path, outputs: dict[str, list[Record]], report: di
             columns = {name: [getattr(r, name) for r in rows] for name in features}
             target = out_dir / HF_DIR / task / f"{split}.parquet"
             write_binary_atomic(target, Dataset.from_dict(columns, features=features).to_parquet)
-            written.add(target)
             files.append({"split": split, "path": f"{HF_DIR}/{task}/{split}.parquet"})
         configs.append({"config_name": task, "data_files": files})
-    for stale in (out_dir / HF_DIR).glob("*/*.parquet"):  # a task or split an earlier build had
-        if stale not in written:
-            stale.unlink()
     write_text_atomic(out_dir / CARD, _card(configs, report))
     return tasks
 

@@ -1,6 +1,7 @@
 """The data build: records, ids, encodings, dedup, test-leak removal, val carve, skip mode, stats."""
 
 import json
+import shutil
 from collections import Counter
 
 import pytest
@@ -212,3 +213,66 @@ def test_imhi_sources_become_generic_instruction_records(shared_data, tmp_path):
     assert first["instruction"].startswith("Consider this post:") and "Question:" in first["instruction"]
     assert "Reasoning:" in first["response"]
     assert first["post"] in first["instruction"]
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_build_that_fails_late_leaves_the_earlier_build_whole_and_no_temp_folder(tmp_path, monkeypatch):
+    from mentalglm.data import build
+    from mentalglm.errors import DataError
+
+    out = tmp_path / "out"
+    build_dataset(sample_build_config(out))
+    before = _tree(out)
+
+    def export_fails_halfway(folder, outputs, report):  # a disk that fills up during the Parquet export
+        (folder / "hf" / "suicide_risk").mkdir(parents=True)
+        (folder / "hf" / "suicide_risk" / "train.parquet").write_bytes(b"PAR1 half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(build, "write_hf_dataset", export_fails_halfway)
+    with pytest.raises(DataError) as failed:
+        build_dataset(sample_build_config(out, seed=7))
+    assert str(failed.value) == (f"{out}: the build could not be written ([Errno 28] No space left on device); "
+                                 "the folder is as it was")
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp or old folder beside it
+
+
+def test_a_rebuild_replaces_the_folder_whole(tmp_path):
+    out = tmp_path / "out"
+    build_dataset(sample_build_config(out))
+    first = _tree(out)
+    shutil.rmtree(out / "hf")
+    (out / "hf").write_text("an earlier export broken into a file")  # the old NotADirectoryError case
+    (out / "val.jsonl").unlink()
+    build_dataset(sample_build_config(out))
+    assert _tree(out) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("layout, reason", [
+    ("parent-is-file", "out_dir: cannot create {out}: {parent} is not a folder"),
+    ("foreign-files", "out_dir: {out} holds files a data build does not write (notes.txt, runs); a build replaces "
+                      "the whole folder, so give an empty folder or an earlier build's"),
+])
+def test_an_out_dir_a_build_cannot_replace_is_refused_before_any_reading(tmp_path, layout, reason):
+    from mentalglm.config import ConfigError
+
+    parent = tmp_path / "data"
+    out = parent / "cimhi"
+    if layout == "parent-is-file":
+        parent.write_text("not a folder")
+    else:
+        out.mkdir(parents=True)
+        (out / "notes.txt").write_text("mine")
+        (out / "runs").mkdir()
+    cfg = sample_build_config(out)
+    cfg.sources[0].splits = {"train": tmp_path / "missing.tsv"}  # never read: the folder is checked first
+    with pytest.raises(ConfigError) as refused:
+        build_dataset(cfg)
+    assert str(refused.value) == reason.format(out=out, parent=parent)
+    if layout == "foreign-files":
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "runs"]
