@@ -27,6 +27,7 @@ def _adapter_like(folder: Path, weights: bytes = b"\x00\x01" * 1000) -> Path:
     (folder / "sub").mkdir(parents=True)
     (folder / "metrics.json").write_text('{"finished": true}')
     (folder / "adapter_config.json").write_text("{}")
+    (folder / "adapter_model.bin").write_bytes(b"\x00")
     (folder / "sub" / "weights.bin").write_bytes(weights)
     write_manifest(folder)
     return folder
@@ -108,8 +109,11 @@ def test_write_dir_atomic_swaps_and_keeps_the_old_folder_on_failure(tmp_path):
 
 
 def test_publish_dir_writes_a_manifest_that_verifies(tmp_path):
-    out = publish_dir(tmp_path / "best", lambda tmp: (tmp / "adapter_config.json").write_text("{}"),
-                      fingerprint={"sha256": "abc", "keys": {}})
+    def fill(tmp):
+        (tmp / "adapter_config.json").write_text("{}")
+        (tmp / "adapter_model.bin").write_bytes(b"\x00")
+
+    out = publish_dir(tmp_path / "best", fill, fingerprint={"sha256": "abc", "keys": {}})
     manifest = verify_folder(out)
     assert manifest["fingerprint"]["sha256"] == "abc"
     assert json.loads((out / MANIFEST).read_text())["files"]["adapter_config.json"]["size"] == 2

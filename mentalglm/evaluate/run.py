@@ -15,6 +15,7 @@ from mentalglm.data.split_records import SplitRecords, split_records
 from mentalglm.evaluate.report import write_outputs
 from mentalglm.data.records import Record
 from mentalglm.evaluate.scoring import Prediction, parse_answers, score
+from mentalglm.runs.publish import check_adapter
 from mentalglm.tasks import SCORED_TASKS
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ def evaluate(cfg: EvaluateConfig, generator: AnswerSource | None = None, model_n
     from mentalglm.config import load_config
 
     ev = cfg.evaluate
+    if generator is None and not ev.endpoint and ev.checkpoint is not None:
+        check_adapter(ev.checkpoint)  # before any model loads or Ray starts
     if judge is None and ev.judge:
         judge = load_config(JudgeConfig, ev.judge)
     records = load_eval_records(cfg, ev.split)

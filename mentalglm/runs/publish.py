@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -24,6 +25,9 @@ from mentalglm.runs.files import file_sha256
 from mentalglm.errors import AdapterError
 
 MANIFEST = "manifest.json"
+WEIGHTS = frozenset({"adapter_model.safetensors", "adapter_model.bin"})
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SAFE_NAME = re.compile(r"[^\x00-\x1f\\\ud800-\udfff]{1,4096}")  # no control characters, backslashes, surrogates
 
 
 def build_manifest(folder: Path, fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -56,26 +60,73 @@ def read_manifest(location: str | Path) -> tuple[dict[str, Any], str]:
         raise AdapterError(f"{location} is not a published adapter folder: {MANIFEST} is missing (it is written "
                            "last, so the folder is incomplete or was not written by mentalglm; "
                            "`python -m mentalglm.runs.publish FOLDER` publishes a folder you trust)") from None
+    except UnicodeDecodeError:
+        raise AdapterError(f"{where} is not a valid manifest (not UTF-8)") from None
     try:
         manifest = json.loads(text)
-        files = manifest["files"]
-        assert isinstance(files, dict)
-    except (ValueError, KeyError, AssertionError):
-        raise AdapterError(f"{where} is not a valid manifest") from None
+    except ValueError:
+        raise AdapterError(f"{where} is not a valid manifest (not JSON)") from None
+    check_manifest(manifest, where)
     return manifest, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def verify_folder(folder: Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Check every file of the manifest is in `folder` with its size and SHA-256; return the manifest.
+def check_manifest(manifest: Any, where: str) -> None:
+    """Check the shape of a manifest: `files` maps names inside the folder (relative, no `..`) to `{"size": int,
+    "sha256": 64 hex digits}`, and lists the adapter's config and weights.
 
     Raises:
-        AdapterError: naming the folder and the first file that is missing, of the wrong size or content.
+        AdapterError: naming `where`, the entry and what is wrong with it.
+    """
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise AdapterError(f"{where} is not a valid manifest (no `files` object)")
+    for name, entry in files.items():
+        parts = name.split("/") if isinstance(name, str) and _SAFE_NAME.fullmatch(name) else [".."]
+        if any(p in ("", ".", "..") for p in parts):
+            raise AdapterError(f"{where}: entry {name!r} is not a file name inside the folder")
+        if not (isinstance(entry, dict) and type(entry.get("size")) is int and entry["size"] >= 0
+                and isinstance(entry.get("sha256"), str) and _SHA256.fullmatch(entry["sha256"])):
+            raise AdapterError(f"{where}: entry {name!r} needs a size (bytes, an integer) and a sha256 (64 hex "
+                               "digits)")
+    if "adapter_config.json" not in files:
+        raise AdapterError(f"{where}: lists no adapter_config.json (not a PEFT adapter folder)")
+    if not WEIGHTS.intersection(files):
+        raise AdapterError(f"{where}: lists no adapter weights ({' or '.join(sorted(WEIGHTS))}), so they could "
+                           "not be checked")
+
+
+def _check_safetensors(path: Path, name: str, folder: Path) -> None:
+    """A safetensors file starts with an 8-byte header length and that much JSON: checked without loading it."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        try:
+            if not 2 <= length <= min(size - 8, 100 << 20):
+                raise ValueError
+            json.loads(handle.read(length).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise AdapterError(f"{folder}: {name} is not a safetensors file (its header does not parse)") from None
+
+
+def verify_folder(folder: Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check `folder` holds exactly the files of its manifest, each inside the folder with its size and SHA-256,
+    and that its safetensors weights parse; return the manifest.
+
+    Raises:
+        AdapterError: naming the folder and the first file that is missing, unlisted, outside the folder, of the
+            wrong size or content, or not a safetensors file; or a malformed manifest.
     """
     folder = Path(folder)
     if manifest is None:
         manifest, _ = read_manifest(folder)
+    else:
+        check_manifest(manifest, str(folder / MANIFEST))
+    root = folder.resolve()
     for name, entry in sorted(manifest["files"].items()):
         path = folder / name
+        if not path.resolve().is_relative_to(root):
+            raise AdapterError(f"{folder}: {name} resolves outside the folder; refused")
         if not path.is_file():
             raise AdapterError(f"{folder}: {name} is missing (listed in {MANIFEST})")
         if path.stat().st_size != entry["size"]:
@@ -84,9 +135,28 @@ def verify_folder(folder: Path, manifest: dict[str, Any] | None = None) -> dict[
         if file_sha256(path) != entry["sha256"]:
             raise AdapterError(f"{folder}: {name} does not match its SHA-256 in {MANIFEST} (changed after "
                                "publishing)")
-    if "adapter_config.json" not in manifest["files"]:
-        raise AdapterError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
+        if name.endswith(".safetensors"):
+            _check_safetensors(path, name, folder)
+    unlisted = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                      if p.is_file() and p.name != MANIFEST and p.relative_to(folder).as_posix() not in
+                      manifest["files"])
+    if unlisted:
+        raise AdapterError(f"{folder}: {unlisted[0]} is not in {MANIFEST} (added after publishing)"
+                           + (f", nor are {len(unlisted) - 1} more" if len(unlisted) > 1 else ""))
     return manifest
+
+
+def check_adapter(location: str | Path) -> None:
+    """Every check of an adapter location that needs no model and no cluster: a local folder is verified in place
+    (`verify_folder`); a URI's manifest is read and checked (its files are verified where they are fetched).
+
+    Raises:
+        AdapterError: naming the location and the first problem.
+    """
+    if storage.is_uri(location):
+        read_manifest(location)
+    else:
+        verify_folder(Path(location))
 
 
 def cache_root() -> Path:

@@ -26,16 +26,13 @@ def resolve_checkpoint(cfg: ServeConfig, checkpoint: str | Path | None) -> str |
     Raises:
         ConfigError: the location holds no complete, published adapter (the message names the file).
     """
-    from mentalglm.runs.publish import AdapterError, read_manifest, verify_folder
+    from mentalglm.runs.publish import AdapterError, check_adapter
 
     location = str(checkpoint) if checkpoint else cfg.serve.checkpoint
     if location is None:
         return None
     try:
-        if storage.is_uri(location):
-            read_manifest(location)  # the replicas fetch and verify every file
-        else:
-            verify_folder(Path(location))
+        check_adapter(location)  # a URI's manifest only: the replicas fetch and verify every file
     except AdapterError as exc:
         raise ConfigError(f"serve.checkpoint: {exc}; train one with `mentalglm train` or pass --checkpoint "
                           "runs/NAME/final") from None
@@ -130,6 +127,7 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
     from mentalglm.serve.guard import proxy_env
 
     s = cfg.serve
+    app = build_app(cfg, checkpoint)  # every check that needs no cluster (token, adapter) before Ray starts
     # Against cluster.yaml the most replicas must fit (the autoscaler adds nodes), checked before connecting to
     # anything; against the live cluster, the replicas that start now.
     bound = "max_replicas" if cfg.ray.cluster is not None else "min_replicas"
@@ -137,7 +135,6 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
                      else (s.num_replicas, "serve.num_replicas"))
     check_capacity(cfg.ray, replicas, s.cpus_per_replica, s.gpus_per_replica, s.accelerator_type, key=key,
                    unit="replicas")
-    app = build_app(cfg, checkpoint)
     ensure_ray(cfg.ray)
     # the proxies read bodies before any replica does: they get the body limit too (mentalglm.serve.guard)
     serve.start(http_options={"host": s.host, "port": s.port, "request_timeout_s": s.request_timeout_s + 30},
