@@ -22,7 +22,8 @@ from mentalglm.rating.agreement import (
     raw_agreement,
     spearman,
 )
-from mentalglm.rating.readers import Rating, load_key, read_labelstudio, read_mentalllama, read_rater_csv
+from mentalglm.rating.labelstudio import read_labelstudio
+from mentalglm.rating.readers import Rating, load_key, read_mentalllama, read_rater_csv
 from mentalglm.tasks.rubric import CRITERIA
 
 
