@@ -77,6 +77,11 @@ class ServeSection(Strict):
     request_timeout_s: float = Field(60.0, gt=0, description="a request still generating after this gets 504")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="larger request bodies get 413, before they "
                                 "are read whole")
+    max_header_bytes: int = Field(32 * 1024, ge=1024, description="requests whose request line and headers are "
+                                  "larger get 431, in the HTTP proxy, before the token is checked")
+    allowed_hosts: list[str] = Field([], description="DNS names (or *.domain) clients use when serve.host is "
+                                     "beyond loopback; a request naming another Host gets 400 (IP addresses and "
+                                     "loopback names always pass; [\"*\"] turns the check off)")
     max_concurrent_streams: int = Field(4, ge=1, description="streamed answers one replica generates at once "
                                         "(each its own generate call, within max_ongoing_requests); beyond this: 503")
     health_check_period_s: float = Field(10.0, gt=0, description="how often Serve checks a replica; the check "

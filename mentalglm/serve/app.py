@@ -17,7 +17,6 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +30,7 @@ from mentalglm.serve.analysis import analyze_answer
 from mentalglm.serve.auth import serving_token
 from mentalglm.serve.batcher import Batcher
 from mentalglm.serve.guard import RequestGuard, error_body
+from mentalglm.serve.page import page
 from mentalglm.serve.schemas import AnalyzeRequest, AnalyzeResponse, ChatRequest, ErrorResponse
 from mentalglm.serve.streaming import StreamSlots, chat_events
 from mentalglm.tasks import SCORED_TASKS, render_instruction
@@ -92,8 +92,8 @@ class MentalGLMServer:
         self.failed_requests = 0
 
     def __serve_build_asgi_app__(self):
-        """What Serve serves: the routes behind the token and body-size guard."""
-        return RequestGuard(self.app, self.token, self.settings.max_body_bytes)
+        """What Serve serves: the routes behind the guard (header size, Host, token, body size)."""
+        return RequestGuard.for_settings(self.app, self.token, self.settings)
 
     async def check_health(self) -> None:
         """Serve's periodic check: a one-token generation, skipped while batches keep succeeding. Raising
@@ -144,7 +144,8 @@ class MentalGLMServer:
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(self) -> HTMLResponse:
         """The analyst page."""
-        return HTMLResponse(resources.files("mentalglm.serve").joinpath("static/index.html").read_text("utf-8"))
+        html, headers = page()
+        return HTMLResponse(html, headers=headers)
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
@@ -186,10 +187,13 @@ class MentalGLMServer:
             raise HTTPException(404, f"model {body.model!r} is not served here; GET /v1/models lists "
                                      f"{self.model_id!r}")
         limit = self.settings.max_tokens_limit
+        field = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
         max_tokens = body.max_completion_tokens or body.max_tokens or self.settings.max_new_tokens
-        if max_tokens > limit or body.min_tokens > limit:
-            raise HTTPException(422, f"body.max_tokens: {max_tokens} is over the limit {limit} "
-                                     "(serve.max_tokens_limit)")
+        for name, value in ((field, max_tokens), ("min_tokens", body.min_tokens)):
+            if value > limit:
+                raise HTTPException(422, f"body.{name}: {value} is over the limit {limit} (serve.max_tokens_limit)")
+        if body.min_tokens > max_tokens:
+            raise HTTPException(422, f"body.min_tokens: {body.min_tokens} is more than {field} {max_tokens}")
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         if sum(len(m["content"]) for m in messages) > self.settings.max_post_chars * 4:
             raise HTTPException(413, "messages are longer than the service accepts (serve.max_post_chars x 4)")
@@ -202,8 +206,7 @@ class MentalGLMServer:
         if context is not None and prompt_tokens + max_tokens > context:
             raise HTTPException(413, f"prompt ({prompt_tokens} tokens) + max_tokens ({max_tokens}) is over the "
                                      f"model's context of {context} tokens")
-        request = GenerationRequest(prompt, max_tokens, min(body.min_tokens, max_tokens), body.temperature,
-                                    body.top_p)
+        request = GenerationRequest(prompt, max_tokens, body.min_tokens, body.temperature, body.top_p)
         completion_id = "chatcmpl-" + uuid.uuid4().hex
         if body.stream:
             slot = self._streams.take()

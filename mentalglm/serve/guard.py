@@ -1,4 +1,6 @@
-"""The ASGI layer in front of the API, before any route or body parser runs: the bearer token, then the body size.
+"""The ASGI layer in front of the API, before any route or body parser runs: the size of the request line and
+headers (431), the Host (400, only when bound beyond loopback: `serve.allowed_hosts`), the bearer token (401), then
+the body size (413).
 
 It wraps the application a replica serves (`RequestGuard(app, token, max_body_bytes)`), for the transformers
 deployment and the vLLM ingress alike. A body is read here, up to `max_body_bytes`, and handed to the application
@@ -7,7 +9,7 @@ read pass the limit — the rest is never read.
 
 Serve's HTTP proxy reads a request's body from the client on its own, as fast as it arrives, and queues it for the
 replica, so a limit in the replica alone still lets a 50 MB body into two processes' memory. The same guard (body
-size only) therefore also runs inside the proxy: `proxy_env(max_body_bytes)` is the environment the Serve
+and header size only) therefore also runs inside the proxy: `proxy_env(max_body_bytes)` is the environment the Serve
 controller gets at `serve.start`, which its proxies inherit; it names `proxy_middlewares` as Serve's HTTP proxy
 callback. It takes effect when Serve first starts on a cluster (on a cluster whose Serve is started otherwise, set
 the same two variables on the nodes).
@@ -16,11 +18,12 @@ the same two variables on the nodes).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import os
 from typing import Any, Awaitable, Callable
 
-from mentalglm.serve.auth import TOKEN_ENV, needs_token
+from mentalglm.serve.auth import TOKEN_ENV, is_loopback, needs_token
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -28,6 +31,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _WITH_BODY = ("POST", "PUT", "PATCH")
 PROXY_LIMIT_ENV = "MENTALGLM_PROXY_MAX_BODY_BYTES"
 PROXY_DEFAULT_LIMIT = 1024 * 1024
+PROXY_HEADER_LIMIT_ENV = "MENTALGLM_PROXY_MAX_HEADER_BYTES"
+PROXY_DEFAULT_HEADER_LIMIT = 32 * 1024
 
 
 def error_body(status: int, message: str, kind: str) -> bytes:
@@ -46,11 +51,41 @@ async def send_error(send: Send, status: int, message: str, kind: str) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-class RequestGuard:
-    """An ASGI application that checks the token and the body size, then calls `app`."""
+def header_bytes(scope: Scope) -> int:
+    """The size of a request's line and headers as sent (name, value and separators of each header)."""
+    line = len(scope.get("raw_path") or scope.get("path", "").encode()) + len(scope.get("query_string", b""))
+    return line + sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
 
-    def __init__(self, app: Any, token: str | None, max_body_bytes: int):
+
+def host_allowed(scope: Scope, allowed: tuple[str, ...] | None) -> bool:
+    """Whether the request's Host may be answered: any with no list (`allowed` None); else an IP address, a
+    loopback name, or a name `allowed` gives (exactly, or under a `*.domain`). DNS rebinding needs a name."""
+    if allowed is None:
+        return True
+    given = next((v for k, v in scope.get("headers", ()) if k == b"host"), b"").decode("latin-1").strip().lower()
+    host = given[1:given.index("]")] if given.startswith("[") and "]" in given else given.rsplit(":", 1)[0]
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return host in ("localhost", *allowed) or any(a.startswith("*.") and host.endswith(a[1:]) for a in allowed)
+
+
+class RequestGuard:
+    """An ASGI application that checks header size, Host, token and body size, in that order, then calls `app`."""
+
+    def __init__(self, app: Any, token: str | None, max_body_bytes: int, max_header_bytes: int = 32 * 1024,
+                 allowed_hosts: tuple[str, ...] | None = None):
         self.app, self.token, self.max_body_bytes = app, token, max_body_bytes
+        self.max_header_bytes, self.allowed_hosts = max_header_bytes, allowed_hosts
+
+    @classmethod
+    def for_settings(cls, app: Any, token: str | None, settings: Any) -> "RequestGuard":
+        """The guard of a replica with these `serve.*` settings (the Host check only beyond loopback)."""
+        check = not is_loopback(settings.host) and "*" not in settings.allowed_hosts
+        hosts = tuple(h.lower() for h in settings.allowed_hosts) if check else None
+        return cls(app, token, settings.max_body_bytes, settings.max_header_bytes, hosts)
 
     def add_exception_handler(self, *args: Any, **kwargs: Any) -> None:
         # Serve registers its overload errors (503) on the app it serves; they belong to the wrapped app.
@@ -59,6 +94,15 @@ class RequestGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        size = header_bytes(scope)
+        if size > self.max_header_bytes:
+            await send_error(send, 431, f"request line and headers of {size} bytes are over the limit of "
+                                        f"{self.max_header_bytes} (serve.max_header_bytes)", "request_too_large")
+            return
+        if not host_allowed(scope, self.allowed_hosts):
+            await send_error(send, 400, "the Host header names a host this service does not answer to (add it to "
+                                        "serve.allowed_hosts)", "invalid_request_error")
             return
         path = scope.get("path", "")
         root = scope.get("root_path", "")
@@ -127,14 +171,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def proxy_middlewares() -> list:
-    """Serve's HTTP proxy callback: the body-size guard, with the limit from MENTALGLM_PROXY_MAX_BODY_BYTES."""
+    """Serve's HTTP proxy callback: the header- and body-size guard, with the limits from
+    MENTALGLM_PROXY_MAX_HEADER_BYTES and MENTALGLM_PROXY_MAX_BODY_BYTES."""
     from starlette.middleware import Middleware
 
     limit = int(os.environ.get(PROXY_LIMIT_ENV) or PROXY_DEFAULT_LIMIT)
-    return [Middleware(RequestGuard, token=None, max_body_bytes=limit)]
+    headers = int(os.environ.get(PROXY_HEADER_LIMIT_ENV) or PROXY_DEFAULT_HEADER_LIMIT)
+    return [Middleware(RequestGuard, token=None, max_body_bytes=limit, max_header_bytes=headers)]
 
 
-def proxy_env(max_body_bytes: int) -> dict[str, str]:
+def proxy_env(max_body_bytes: int, max_header_bytes: int = PROXY_DEFAULT_HEADER_LIMIT) -> dict[str, str]:
     """Environment variables that put `proxy_middlewares` into Serve's HTTP proxies (via the controller)."""
     return {"RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": f"{__name__}:proxy_middlewares",
-            PROXY_LIMIT_ENV: str(max_body_bytes)}
+            PROXY_LIMIT_ENV: str(max_body_bytes), PROXY_HEADER_LIMIT_ENV: str(max_header_bytes)}

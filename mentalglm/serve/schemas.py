@@ -1,14 +1,14 @@
 """Request and response bodies of the HTTP API (docs/serving.md), as pydantic models.
 
 FastAPI validates requests against these and publishes them in the OpenAPI schema; a body that does not
-fit gets 422 with the field named.
+fit gets 422 with the field named. Numbers and booleans are strict: `"8"` or `true` is not a max_tokens.
 """
 
 from __future__ import annotations
 
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from mentalglm.tasks import SCORED_TASKS
@@ -119,7 +119,7 @@ UNSUPPORTED_CHAT_FIELDS: dict[str, tuple] = {
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatRequest(BaseModel):
@@ -131,17 +131,18 @@ class ChatRequest(BaseModel):
 
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    min_tokens: int = Field(0, ge=0, description="vLLM extension: generate at least this many tokens")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="below 1e-5: greedy")
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1, le=1, description="one choice per request")
-    stream: bool = False
+    max_tokens: StrictInt | None = Field(None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1)
+    min_tokens: StrictInt = Field(0, ge=0, description="vLLM extension: generate at least this many tokens "
+                                  "(at most max_tokens)")
+    temperature: StrictFloat = Field(0.0, ge=0.0, le=2.0, description="below 1e-5: greedy")
+    top_p: StrictFloat = Field(1.0, gt=0.0, le=1.0)
+    n: StrictInt = Field(1, ge=1, le=1, description="one choice per request")
+    stream: StrictBool = False
     stream_options: StreamOptions | None = Field(None, description="include_usage: a last chunk with the usage")
     user: str | None = Field(None, description="the caller's own id for its logs; not used or stored here")
     metadata: dict[str, str] | None = Field(None, description="accepted and not stored")
-    return_token_ids: bool = Field(False, description="vLLM extension: also return the prompt's token ids "
+    return_token_ids: StrictBool = Field(False, description="vLLM extension: also return the prompt's token ids "
                                                       "(`prompt_token_ids`), e.g. to audit what the model read")
 
     @model_validator(mode="after")

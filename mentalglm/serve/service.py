@@ -138,7 +138,7 @@ def start_service(cfg: ServeConfig, checkpoint: str | Path | None = None, timeou
     ensure_ray(cfg.ray)
     # the proxies read bodies before any replica does: they get the body limit too (mentalglm.serve.guard)
     serve.start(http_options={"host": s.host, "port": s.port, "request_timeout_s": s.request_timeout_s + 30},
-                controller_options={"runtime_env": {"env_vars": proxy_env(s.max_body_bytes)}})
+                controller_options={"runtime_env": {"env_vars": proxy_env(s.max_body_bytes, s.max_header_bytes)}})
     serve.run(app, name=s.app_name, route_prefix=s.route_prefix, blocking=False)
     url = url_of(cfg)
     _wait_healthy(url + "/healthz", timeout_s)

@@ -111,6 +111,6 @@ def guarded_ingress_class() -> type:
 
         def __serve_build_asgi_app__(self):
             # Serve calls this on the replica after __init__ and serves what it returns instead of the app
-            return RequestGuard(self.app, self._mentalglm_token, self._mentalglm_serve.max_body_bytes)
+            return RequestGuard.for_settings(self.app, self._mentalglm_token, self._mentalglm_serve)
 
     return GuardedOpenAiIngress

@@ -1,6 +1,8 @@
 """The Serve application over real HTTP: every route, status code and field of INTERFACE.md, streaming,
 batching, overload and timeouts."""
 
+import base64
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,6 +24,12 @@ def test_healthz_and_page_need_no_token(served):
     page = httpx.get(f"{main}/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "v1/analyze" in page.text and 'id="post"' in page.text
+    csp = page.headers["content-security-policy"]
+    script = page.text.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert csp.startswith("default-src 'none'; script-src 'sha256-" + digest + "'; style-src 'sha256-")
+    assert "frame-ancestors 'none'" in csp and "connect-src 'self'" in csp
+    assert (page.headers["x-frame-options"], page.headers["x-content-type-options"]) == ("DENY", "nosniff")
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "test-token-0123"},
@@ -144,6 +152,13 @@ def test_chat_stream_sends_server_sent_events_matching_the_plain_answer(served, 
     ({"messages": []}, 422, "body.messages"),
     ({"messages": [{"role": "wizard", "content": "hi"}]}, 422, "role"),
     ({"messages": [{"role": "user", "content": "好" * 9000}]}, 413, "longer"),
+    ({"max_tokens": "8"}, 422, "body.max_tokens: Input should be a valid integer"),
+    ({"max_tokens": True}, 422, "body.max_tokens: Input should be a valid integer"),
+    ({"temperature": "0.5"}, 422, "body.temperature: Input should be a valid number"),
+    ({"stream": "yes"}, 422, "body.stream: Input should be a valid boolean"),
+    ({"min_tokens": 600}, 422, "body.min_tokens: 600 is over the limit 512 (serve.max_tokens_limit)"),
+    ({"min_tokens": 6, "max_tokens": 4}, 422, "body.min_tokens: 6 is more than max_tokens 4"),
+    ({"max_completion_tokens": 900}, 422, "body.max_completion_tokens: 900 is over the limit 512"),
 ])
 def test_chat_rejects_bad_requests(served, auth, change, status, words):
     main, _, _ = served

@@ -1,6 +1,8 @@
-"""What the service refuses before it parses anything: bodies over `serve.max_body_bytes` (413, without reading
-them whole), callers without the token on the API and its docs, chat fields it does not implement (422); and the
-token stays out of every config Ray and Serve show. (Streams beyond the cap: test_failures.py.)"""
+"""What the service refuses before it parses anything: request headers over `serve.max_header_bytes` (431, in the
+proxy, before the token), a Host it does not answer to when bound beyond loopback (400), bodies over
+`serve.max_body_bytes` (413, without reading them whole), callers without the token on the API and its docs, chat
+fields it does not implement (422); and the token stays out of every config Ray and Serve show. (Streams beyond the
+cap: test_failures.py.)"""
 
 import json
 import socket
@@ -61,6 +63,19 @@ def test_a_declared_50_mb_body_gets_413_before_any_of_it_is_sent(served):
         response = _read_response(sock)  # not one byte of the body was sent
     assert _status(response) == 413, response[:300]
     assert b"serve.max_body_bytes" in response or b"content-length" in response.lower()
+
+
+def test_an_8_mb_header_gets_431_before_the_token_is_asked_for(served):
+    main, _, cfg = served
+    path = urlsplit(main).path.rstrip("/") + "/v1/models"
+    with _connect(main) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Padding: ".encode() + b"a" * (8 * 1024 * 1024)
+                     + b"\r\n\r\n")
+        response = _read_response(sock)
+    assert _status(response) == 431, response[:300]
+    assert b"over the limit of 32768 (serve.max_header_bytes)" in response
+    near = {"X-Padding": "a" * (cfg.serve.max_header_bytes - 1024)}
+    assert httpx.get(f"{main}/healthz", headers=near, timeout=30).status_code == 200
 
 
 def test_a_chunked_50_mb_body_is_cut_off_and_memory_stays_flat(served):
@@ -185,3 +200,40 @@ def test_the_token_is_in_no_config_ray_or_serve_shows(served):
         assert TOKEN not in text, where
     if os.environ.get("HF_HUB_OFFLINE"):  # what a deployment's runtime_env holds is shown: the token used to be there
         assert '"HF_HUB_OFFLINE"' in shown["/api/serve/applications/"]
+
+
+# Host names a service bound beyond loopback answers to: (allowed_hosts, Host header, answered)
+HOSTS = [
+    ([], "10.0.3.7:8000", True), ([], "[2001:db8::5]:8000", True), ([], "localhost:8000", True),
+    ([], "127.0.0.1", True), ([], "attacker.example:8000", False), ([], "", False),
+    (["mentalglm.example.org"], "MentalGLM.example.org:443", True), (["mentalglm.example.org"], "example.org", False),
+    (["*.svc.cluster.local"], "serve.default.svc.cluster.local", True),
+    (["*.svc.cluster.local"], "svc.cluster.local.attacker.example", False),
+    (["*.svc.cluster.local"], "evilsvc.cluster.local", False), (["*"], "anything.example", True),
+]
+
+
+@pytest.mark.parametrize("allowed, host, answered", HOSTS)
+def test_beyond_loopback_only_the_allowed_hosts_are_answered(allowed, host, answered):
+    import asyncio
+
+    from fastapi import FastAPI
+
+    from mentalglm.config.serve import ServeSection
+    from mentalglm.serve.guard import RequestGuard
+
+    app = FastAPI()
+    app.get("/healthz")(lambda: {"status": "ok"})
+    guard = RequestGuard.for_settings(app, "tok", ServeSection(host="0.0.0.0", allowed_hosts=allowed))
+
+    async def get():
+        transport = httpx.ASGITransport(app=guard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://placeholder") as client:
+            return await client.get("/healthz", headers={"Host": host})
+
+    response = asyncio.run(get())
+    assert response.status_code == (200 if answered else 400), response.text
+    if not answered:
+        assert "serve.allowed_hosts" in response.json()["error"]["message"]
+    loopback = RequestGuard.for_settings(app, "tok", ServeSection(host="127.0.0.1", allowed_hosts=allowed))
+    assert loopback.allowed_hosts is None  # bound to loopback: no Host check
