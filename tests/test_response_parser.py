@@ -133,6 +133,15 @@ FAILURE_MODES = [
     (SL, "发帖人的自杀风险为二十级。", None, "out_of_range"),
     (SL, "发帖人的自杀风险为3.5级。", None, "out_of_range"),
     (SL, "发帖人的自杀风险为12级。", None, "out_of_range"),
+    # a sign is part of the level it precedes: -3 is out of range, never read as 3
+    (SL, "发帖人的自杀风险为-3级。", None, "out_of_range"),
+    (SL, "发帖人的自杀风险为－3级。", None, "out_of_range"),
+    (SL, "发帖人的自杀风险为−3级。", None, "out_of_range"),
+    (SL, "发帖人的自杀风险为负三级。", None, "out_of_range"),
+    (SL, "自杀风险大约在 -2级左右", None, "out_of_range"),
+    (SL, "风险等级：-4", None, "out_of_range"),
+    (SL, "风险在6-8级之间，发帖人的自杀风险为7级。", ["7"], None),
+    (SL, "发帖人的自杀风险为3级，不是负面情绪的-1级。", None, "conflict"),
     (SR, "发帖人表现出高自杀风险。", ["高自杀风险"], None),
 ]
 

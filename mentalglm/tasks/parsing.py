@@ -70,9 +70,12 @@ _NON_ANSWER_LEVEL_RE = re.compile(
     rf"|{_NUM}\s*级\s*(?:以上|以下|及以上|及以下|之上|之下)"
     rf"|(?:高于|低于|超过|大于|小于|不到|不足|接近)\s*{_NUM}\s*级"
 )
-_LEVEL_TEMPLATE_RE = re.compile(rf"自杀风险(?:等级)?\s*(?:为|是|属于|:)\s*({_NUM})\s*级(?!别)")
-_LEVEL_LOOSE_RE = re.compile(rf"({_NUM})\s*级(?!别)")
-_LEVEL_FIELD_RE = re.compile(r"(?:等级|级别)\s*(?:为|是|:)?\s*(\d+(?:\.\d+)?)(?![\d.])")
+# A sign belongs to the level it precedes (自杀风险为-3级 is out of range, never level 3); a dash after a digit is a
+# range, masked above.
+_SIGN = r"(?:(?<![\d.])[-−]|负)?"
+_LEVEL_TEMPLATE_RE = re.compile(rf"自杀风险(?:等级)?\s*(?:为|是|属于|:)\s*({_SIGN}{_NUM})\s*级(?!别)")
+_LEVEL_LOOSE_RE = re.compile(rf"({_SIGN}{_NUM})\s*级(?!别)")
+_LEVEL_FIELD_RE = re.compile(r"(?:等级|级别)\s*(?:为|是|:)?\s*((?:[-−]|负)?\d+(?:\.\d+)?)(?![\d.])")
 _RISK_TEMPLATE_RE = re.compile(r"表现出\s*(高自杀风险|低自杀风险)")
 _RISK_PARAPHRASES = (
     (re.compile(r"(?:自杀)?风险(?:较|偏|很|非常|极)?高|高风险"), "高自杀风险"),
@@ -133,7 +136,10 @@ def _chinese_numeral(text: str) -> int | None:
 
 
 def _level_value(token: str) -> str:
-    """The level a number token names, as written ('7', '12', '3.5'), or '?' for an unreadable numeral."""
+    """The level a number token names, as written ('7', '12', '3.5', '-3'), or '?' for an unreadable numeral."""
+    if token[0] in "-−负":
+        value = _level_value(token[1:])
+        return value if value == "?" else "-" + value
     if token[0].isdigit():
         return token if "." in token else str(int(token))
     value = _chinese_numeral(token)
