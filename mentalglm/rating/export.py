@@ -33,8 +33,12 @@ def _from_predictions(path: Path, records: dict[str, Any]) -> list[dict[str, Any
     for lineno, row, error in iter_jsonl(path):
         if error:
             raise error
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not isinstance(row.get("task"), str):
+            raise DataError(path, lineno, "not a prediction (an object with id, task, predicted, explanation)")
         if not row.get("explanation") or row.get("predicted") is None:
             continue  # nothing to rate: no explanation, or an answer that named no label
+        if not isinstance(row["explanation"], str) or not isinstance(row["predicted"], list):
+            raise DataError(path, lineno, "explanation must be text and predicted a list of labels")
         record = records.get(row["id"])
         if record is None:
             raise DataError(path, lineno, f"record {row['id']!r} is not in the data folder's split")
@@ -47,7 +51,11 @@ def _from_predictions(path: Path, records: dict[str, Any]) -> list[dict[str, Any
 def _from_review(path: Path) -> list[dict[str, Any]]:
     text, _ = read_text(path)
     out = []
-    for row in csv.DictReader(io.StringIO(text)):
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in ("id", "task", "labels", "post", "explanation", "status") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataError(path, 1, f"no {', '.join(missing)} column (a review.csv of `data explain --review`)")
+    for row in reader:
         if row.get("status") == "kept" and row.get("explanation"):
             out.append({"record_id": row["id"], "task": row["task"], "label": row["labels"], "post": row["post"],
                         "explanation": row["explanation"], "reference": None})
@@ -94,6 +102,9 @@ def export_rating_set(cfg: RateExportConfig) -> dict[str, int]:
     items: list[dict[str, Any]] = []
     for name, path in cfg.systems.items():
         rows = _from_review(path) if Path(path).suffix == ".csv" else _from_predictions(Path(path), records)
+        if not rows:
+            raise DataError(path, None, f"no item of system {name!r} can be rated: none has an explanation and a "
+                            "label (an empty rating set is not written)")
         for row in _stratified(rows, cfg.per_system, rng):
             items.append({**row, "system_name": name, "system": codes[name]})
     rng.shuffle(items)

@@ -5,6 +5,9 @@ see names no system; the labeling config and every filled annotation pass Label 
 import csv
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,7 @@ from mentalglm.data.records import load_split
 from mentalglm.rating.export import export_rating_set
 from mentalglm.rating.report import import_ratings
 from mentalglm.tasks.rubric import CRITERIA
+from paths import REPO
 
 # scripted scores: system -> rater -> criterion index -> score
 SCRIPT = {"alpha": {"r1": [3, 3, 2, 3], "r2": [3, 2, 2, 3], "r3": [2, 3, 3, 3]},
@@ -117,3 +121,37 @@ def test_a_bad_score_is_named_with_file_line_and_criterion(sample_data_dir, tmp_
     assert str(err.value).startswith(f"{path}:") and "(field fluency)" in str(err.value) and "'4'" in str(err.value)
     with pytest.raises(DataError, match="need the export's key"):
         read_rater_csv(path, None)
+
+
+def test_an_export_with_no_item_to_rate_is_an_error_and_writes_nothing(sample_data_dir, tmp_path):
+    records = load_split(sample_data_dir, "test")
+    unrated = tmp_path / "unrated.jsonl"
+    unrated.write_text("".join(json.dumps({"id": r.id, "task": r.task, "predicted": None, "explanation": None}) + "\n"
+                               for r in records), encoding="utf-8")
+    out = tmp_path / "rating"
+    run = subprocess.run([str(Path(sys.executable).parent / "mentalglm"), "rate", "export",
+                          str(REPO / "configs/rate/export.yaml"), f"systems={{\"alpha\": \"{unrated}\"}}",
+                          f"data_dir={sample_data_dir}", f"out_dir={out}"], capture_output=True, text=True,
+                         timeout=120)
+    assert (run.returncode, run.stderr) == (2, f"error: {unrated}: no item of system 'alpha' can be rated: none "
+                                               "has an explanation and a label (an empty rating set is not "
+                                               "written)\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("line, reason", [
+    ('"just a string"', "expected a JSON object, got str"),
+    ('{"task": "suicide_risk", "predicted": ["高自杀风险"], "explanation": "x"}',
+     "not a prediction (an object with id, task, predicted, explanation)"),
+    ('{"id": "a", "task": "suicide_risk", "predicted": "高自杀风险", "explanation": "x"}',
+     "explanation must be text and predicted a list of labels"),
+])
+def test_a_malformed_prediction_line_is_named(sample_data_dir, tmp_path, line, reason):
+    from mentalglm.errors import DataError
+
+    path = tmp_path / "p.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as refused:
+        export_rating_set(RateExportConfig(systems={"alpha": path}, data_dir=sample_data_dir,
+                                           out_dir=tmp_path / "out"))
+    assert str(refused.value) == f"{path}:1: {reason}"
