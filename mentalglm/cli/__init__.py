@@ -13,6 +13,7 @@ import sys
 
 from mentalglm.cli.parsing import build_parser, find_verb, parse_args, verb_table
 from mentalglm.cli.verbs import VERBS, Option, Verb
+from mentalglm.cluster.signals import sigterm_as_interrupt, stopped_by
 from mentalglm.config import load_config
 from mentalglm.errors import UserError
 
@@ -26,16 +27,25 @@ def _setup_logging(level: str) -> None:
 
 
 def run_verb(args: argparse.Namespace) -> int:
-    """Load the config of `args.verb` with its overrides and run it; a `UserError` prints one message, exit 2."""
+    """Load the config of `args.verb` with its overrides and run it, SIGTERM taking the Ctrl-C path.
+
+    Returns:
+        0; 2 after a `UserError` (one message); 130 when Ctrl-C or SIGTERM stopped a verb that ends on its own
+        (one line; `serve` treats either as its normal end, and exits 0).
+    """
     verb = VERBS[args.verb]
     try:
-        if verb.schema is None:
-            verb.run(args.files)
-        else:
-            verb.run(load_config(verb.schema, args.config, args.overrides))
+        with sigterm_as_interrupt():
+            if verb.schema is None:
+                verb.run(args.files)
+            else:
+                verb.run(load_config(verb.schema, args.config, args.overrides))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{args.verb}: stopped ({stopped_by()}) before it finished", file=sys.stderr)
+        return 130
     return 0
 
 

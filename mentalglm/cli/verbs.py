@@ -113,6 +113,7 @@ def _baseline(cfg: EvaluateConfig) -> None:
 
 
 def _serve(cfg: ServeConfig) -> None:
+    from mentalglm.cluster.signals import stopped_by
     from mentalglm.serve.service import model_id, resolve_checkpoint, start_service, wait_then_stop
 
     url = start_service(cfg)
@@ -120,8 +121,10 @@ def _serve(cfg: ServeConfig) -> None:
         print(f"serving at {url}/ (left running on the Ray cluster; stop with `serve delete {cfg.serve.app_name}`)")
         return
     print(f"serving {model_id(cfg, resolve_checkpoint(cfg, None))} at {url}/ (analyst page), "
-          f"{url}/v1/analyze, {url}/v1/chat/completions; Ctrl-C stops", flush=True)
+          f"{url}/v1/analyze, {url}/v1/chat/completions; Ctrl-C or SIGTERM stops", flush=True)
     wait_then_stop(cfg.serve.app_name)
+    print(f"stopped ({stopped_by()}): {cfg.serve.app_name} deleted after the requests in flight finished (up to "
+          f"{cfg.serve.shutdown_grace_s:g} s, serve.shutdown_grace_s)", flush=True)
 
 
 def _pipeline(cfg: PipelineConfig) -> None:

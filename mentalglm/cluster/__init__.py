@@ -9,4 +9,4 @@ __all__ = ["ClusterShape", "NodeShape", "check_capacity", "check_request", "ensu
            "runs_at_once"]
 
 # The modules other packages may import; the rest are this package's own (tests/test_layering.py).
-PUBLIC_MODULES = ('capacity', 'connect', 'placement', 'shape')
+PUBLIC_MODULES = ('capacity', 'connect', 'placement', 'shape', 'signals')

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from mentalglm.cluster.signals import rearm
 from mentalglm.config.schema import RaySection
 
 # Environment of a local cluster's processes (they inherit the driver's): RayConfig reads RAY_<name>.
@@ -38,8 +39,9 @@ def ensure_ray(ray_cfg: RaySection | None = None) -> None:
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=cfg.log_to_driver)
-        return
-    for key, value in {**LOCAL_CLUSTER_ENV, **({} if cfg.dashboard else NO_DASHBOARD_ENV)}.items():
-        os.environ.setdefault(key, value)
-    ray.init(num_cpus=cfg.num_cpus or os.cpu_count(), num_gpus=cfg.num_gpus, include_dashboard=cfg.dashboard,
-             log_to_driver=cfg.log_to_driver)
+    else:
+        for key, value in {**LOCAL_CLUSTER_ENV, **({} if cfg.dashboard else NO_DASHBOARD_ENV)}.items():
+            os.environ.setdefault(key, value)
+        ray.init(num_cpus=cfg.num_cpus or os.cpu_count(), num_gpus=cfg.num_gpus, include_dashboard=cfg.dashboard,
+                 log_to_driver=cfg.log_to_driver)
+    rearm()  # ray.init installed its own SIGTERM handlers: the CLI's Ctrl-C path again

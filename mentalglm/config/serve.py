@@ -84,6 +84,8 @@ class ServeSection(Strict):
                                      "loopback names always pass; [\"*\"] turns the check off)")
     max_concurrent_streams: int = Field(4, ge=1, description="streamed answers one replica generates at once "
                                         "(each its own generate call, within max_ongoing_requests); beyond this: 503")
+    shutdown_grace_s: float = Field(30.0, gt=0, description="on Ctrl-C or SIGTERM, the app stops taking requests "
+                                    "and those in flight get this long to finish before its replicas are stopped")
     health_check_period_s: float = Field(10.0, gt=0, description="how often Serve checks a replica; the check "
                                          "runs a one-token generation unless a batch succeeded within the period")
     health_check_timeout_s: float = Field(30.0, gt=0, description="a check slower than this fails the replica")

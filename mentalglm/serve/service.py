@@ -58,6 +58,7 @@ def deployment_options(cfg: ServeConfig) -> dict[str, Any]:
     options: dict[str, Any] = {
         "max_ongoing_requests": s.max_ongoing_requests, "max_queued_requests": s.max_queued_requests,
         "health_check_period_s": s.health_check_period_s, "health_check_timeout_s": s.health_check_timeout_s,
+        "graceful_shutdown_timeout_s": s.shutdown_grace_s, "graceful_shutdown_wait_loop_s": 0.5,
         "ray_actor_options": {"num_cpus": s.cpus_per_replica, "num_gpus": s.gpus_per_replica,
                               "runtime_env": {"env_vars": env}},
     }
@@ -171,7 +172,9 @@ def stop_service(app_name: str = "mentalglm") -> None:
 
 
 def wait_then_stop(app_name: str = "mentalglm") -> None:
-    """Block until Ctrl-C, then delete the application (`mentalglm serve` without --detach)."""
+    """Block until Ctrl-C (or SIGTERM, under `mentalglm.cluster.signals.sigterm_as_interrupt`), then delete the
+    application: it takes no new requests, and those in flight finish within `serve.shutdown_grace_s` (`mentalglm
+    serve` without --detach)."""
     try:
         while True:
             time.sleep(3600)
