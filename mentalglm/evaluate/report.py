@@ -115,7 +115,7 @@ def compare_table(paths: Sequence[str | Path]) -> str:
     """One side-by-side markdown table (rows: task and metric; columns: the given metrics.json files).
 
     Raises:
-        DataError: a file is missing or not JSON.
+        DataError: a file is missing, not JSON or not shaped as metrics.json.
     """
     runs = []
     for path in paths:
@@ -127,6 +127,11 @@ def compare_table(paths: Sequence[str | Path]) -> str:
             raise DataError(p, None, "not found") from None
         except json.JSONDecodeError as exc:
             raise DataError(p, exc.lineno, f"not JSON ({exc.msg})") from None
+        metrics = runs[-1][1]
+        if not (isinstance(metrics, dict) and isinstance(metrics.get("tasks", {}), dict)
+                and all(isinstance(t, dict) for t in metrics.get("tasks", {}).values())):
+            raise DataError(p, None, "not a metrics.json of `mentalglm evaluate` (an object whose `tasks` maps each "
+                            "task to its metrics)")
     header = ["task", "metric"] + [m.get("model", name) for name, m in runs]
     rows = []
     for task, keys in TABLE_METRICS.items():

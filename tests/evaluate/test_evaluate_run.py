@@ -87,6 +87,11 @@ def test_baseline_and_compare(tiny_model_dir, sample_data_dir, tmp_path):
     assert any(line.startswith("| suicide_risk | high_f1 |") for line in lines)
     missing = _cli("evaluate", "compare", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "not found" in missing.stderr
+    for shape in ("[1, 2]", '{"tasks": 3}', '{"tasks": {"suicide_risk": [0.5]}}'):
+        other.write_text(shape)
+        wrong = _cli("evaluate", "compare", str(other))
+        assert (wrong.returncode, wrong.stderr) == (2, f"error: {other}: not a metrics.json of `mentalglm evaluate` "
+                                                       "(an object whose `tasks` maps each task to its metrics)\n")
 
 
 def test_baseline_on_shared_val(shared_data, tmp_path):
