@@ -50,7 +50,10 @@ def test_train_serve_and_tune_configs_are_checked_against_the_shape(tmp_path):
         runs_at_once(too_big.ray, too_big.scaling)
     from mentalglm.serve.service import start_service
 
-    serve = load_config(ServeConfig, REPO / "configs/serve/cluster.yaml", ["serve.gpus_per_replica=16"])
+    token = tmp_path / "api-token"  # the token and adapter checks come first; then the shape, still before Ray
+    token.write_text("tok")
+    serve = load_config(ServeConfig, REPO / "configs/serve/cluster.yaml",
+                        ["serve.gpus_per_replica=16", f"serve.token_file={token}"])
     with pytest.raises(ConfigError, match="serve.autoscaling.max_replicas: no node type"):
         start_service(serve)  # fails before connecting to any Ray
     missing = load_config(TrainConfig, REPO / "configs/train/glm4-9b-lora.yaml", [f"ray.cluster={tmp_path}/none.yaml"])

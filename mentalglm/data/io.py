@@ -50,6 +50,20 @@ def text_lines(text: str) -> list[str]:
     return lines
 
 
+def parse_json(text: str, path: str | Path) -> Any:
+    """The JSON value of a file's text.
+
+    Raises:
+        DataError: not JSON (naming the line of the error), or nested too deeply to read.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, exc.lineno, f"not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise DataError(path, None, "not JSON we read (nested too deeply)") from None
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, DataError | None]]:
     """(line, object, None) for each non-blank line of a JSON-lines file, or (line, None, error) for a line that is
     not a JSON object (the error names file, line and column, never the line's text).

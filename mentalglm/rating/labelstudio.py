@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from mentalglm.data.io import DataError, read_text
+from mentalglm.data.io import DataError, parse_json, read_text
 from mentalglm.rating.readers import Rating, check_unique, score_of, system_of
 from mentalglm.tasks.rubric import CRITERIA
 
@@ -46,12 +46,7 @@ def _tasks_at(text: str, path: Path) -> Iterator[tuple[int, Any]]:
     Raises:
         DataError: not JSON (with the line of the error), or not a list of tasks nor an object with `tasks`.
     """
-    try:
-        whole = json.loads(text)
-    except ValueError as exc:
-        raise DataError(path, getattr(exc, "lineno", None), f"not JSON ({getattr(exc, 'msg', exc)})") from None
-    except RecursionError:
-        raise DataError(path, None, "not JSON we read (nested too deeply)") from None
+    whole = parse_json(text, path)
     decoder = json.JSONDecoder()
     start = _skip(text, 0)
     if isinstance(whole, dict) and isinstance(whole.get("tasks"), list):

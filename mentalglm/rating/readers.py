@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from mentalglm.data.io import DataError, read_text
+from mentalglm.data.io import DataError, parse_json, read_text
 from mentalglm.tasks.rubric import CRITERIA, SCORES
 
 
@@ -84,12 +84,7 @@ def load_key(folder: str | Path) -> dict:
     """
     path = Path(folder) / "key.json"
     text, _ = read_text(path)
-    try:
-        key = json.loads(text)
-    except ValueError as exc:
-        raise DataError(path, getattr(exc, "lineno", None), f"not JSON ({getattr(exc, 'msg', exc)})") from None
-    except RecursionError:
-        raise DataError(path, None, "not JSON we read (nested too deeply)") from None
+    key = parse_json(text, path)
     if not isinstance(key, dict) or not isinstance(key.get("items"), dict):
         raise DataError(path, None, "not an export key (no `items` object)")
     for item, entry in key["items"].items():

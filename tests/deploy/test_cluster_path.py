@@ -235,6 +235,11 @@ def test_the_data_preparation_job_builds_onto_a_shared_root(tmp_path):
     env = {**os.environ, "MENTALGLM_DATA_MIRROR": str(SHARED_DATA), "MENTALGLM_DATA_SPLITS": "[train]",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     root = tmp_path / "shared" / "mentalglm"
+    refused = subprocess.run(["bash", "deploy/prepare-data.sh", str(root)], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=600)  # the shared mirror's cleaned files differ from upstream
+    assert refused.returncode == 2 and "allow_modified_mirror" in refused.stderr, refused.stderr[-2000:]
+    assert not (root / "data" / "raw").exists()
+    env["MENTALGLM_ALLOW_MODIFIED_MIRROR"] = "true"
     for _ in range(2):  # the second run downloads nothing and rebuilds
         result = subprocess.run(["bash", "deploy/prepare-data.sh", str(root)], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=600)
