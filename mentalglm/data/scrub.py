@@ -37,7 +37,7 @@ URL_RE = re.compile(
 # QQ and WeChat ids are only recognised after a word that names them; the id alone is replaced. A lone `Q` or `V`
 # names one only when a colon follows (`Q：123456789`, not `Q版`); a QQ id may be written in groups (`123 456 789`).
 _ID_SEP = r"[\s:：是为]*(?:号码|号)?[\s:：是为]*"
-_LONE_Q, _LONE_V = (rf"(?<![A-Za-z]){letter}(?=\s*[:：])" for letter in ("Q", "[Vv]"))
+_LONE_Q, _LONE_V = (rf"{letter}(?<![A-Za-z]{letter})(?=\s*[:：])" for letter in ("Q", "[Vv]"))
 QQ_RE = re.compile(rf"(?:QQ群|Q群|群号|QQ|Qq|qq|扣扣|企鹅号|企鹅|Q号|{_LONE_Q}){_ID_SEP}"
                    rf"(?P<id>[1-9]\d{{2,3}}(?:[\s-]\d{{3,4}}){{1,3}}|[1-9]\d{{4,11}})(?!\d)")
 WECHAT_RE = re.compile(
@@ -140,6 +140,8 @@ _FULL_WIDTH = {code: unicodedata.normalize("NFKC", chr(code)) for code in (*rang
 # Digits written as Chinese numerals (一三八…, 幺 for 1 as phone numbers are read out, 〇/零 for 0, the financial
 # forms 壹贰…), one character each; only the digit rules read this view, so mentions and text are not affected.
 _NUMERALS = str.maketrans("〇零幺一二三四五六七八九壹贰叁肆伍陆柒捌玖", "001123456789123456789")
+# Only a run of three numerals can be part of a number the digit rules read (一 alone is in most posts).
+_NUMERAL_RUN = re.compile("[〇零幺一二三四五六七八九壹贰叁肆伍陆柒捌玖]{3}")
 
 
 def _normalised_view(text: str) -> tuple[str, list[int]]:
@@ -166,7 +168,7 @@ def scrub_pii(text: str) -> tuple[str, Counter[str]]:
     if not text:
         return text, counts
     view, origin = _normalised_view(text)
-    digits_view = view.translate(_NUMERALS)
+    digits_view = view.translate(_NUMERALS) if _NUMERAL_RUN.search(view) else view
     claimed: list[tuple[int, int, str]] = []  # (original start, original end, placeholder)
     taken = [False] * len(text)
     for placeholder, find, numerals in RULES:
