@@ -143,6 +143,15 @@ FAILURE_MODES = [
     (SL, "风险在6-8级之间，发帖人的自杀风险为7级。", ["7"], None),
     (SL, "发帖人的自杀风险为3级，不是负面情绪的-1级。", None, "conflict"),
     (SR, "发帖人表现出高自杀风险。", ["高自杀风险"], None),
+    # the question's own copular wording, as base models answer it
+    (SR, "发帖人的自杀风险是低。", ["低自杀风险"], None),
+    (SR, "发帖人的自杀风险是高的。", ["高自杀风险"], None),
+    (SR, "自杀风险为高，因为他提到了计划。", ["高自杀风险"], None),
+    (SR, "发帖人的自杀风险不是高。", None, "no_label"),
+    (SR, "自杀风险是高还是低？这很难说。", None, "no_label"),
+    (SR, "风险是低或者中等。", None, "no_label"),
+    (SL, "风险等级是7", ["7"], None),
+    (SL, "风险等级为-2", None, "out_of_range"),
 ]
 
 

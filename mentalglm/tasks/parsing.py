@@ -77,9 +77,11 @@ _LEVEL_TEMPLATE_RE = re.compile(rf"自杀风险(?:等级)?\s*(?:为|是|属于|:
 _LEVEL_LOOSE_RE = re.compile(rf"({_SIGN}{_NUM})\s*级(?!别)")
 _LEVEL_FIELD_RE = re.compile(r"(?:等级|级别)\s*(?:为|是|:)?\s*((?:[-−]|负)?\d+(?:\.\d+)?)(?![\d.])")
 _RISK_TEMPLATE_RE = re.compile(r"表现出\s*(高自杀风险|低自杀风险)")
+# Paraphrases, the question's copular wording included (自杀风险是低, 风险为高的); 风险不是高 and an echo of the
+# question (风险是高还是低) match none of them.
 _RISK_PARAPHRASES = (
-    (re.compile(r"(?:自杀)?风险(?:较|偏|很|非常|极)?高|高风险"), "高自杀风险"),
-    (re.compile(r"(?:自杀)?风险(?:较|偏|很|非常|极)?低|低风险"), "低自杀风险"),
+    (re.compile(r"(?:自杀)?风险(?:是|为)?(?:较|偏|很|非常|极)?高(?!还是|或)|高风险"), "高自杀风险"),
+    (re.compile(r"(?:自杀)?风险(?:是|为)?(?:较|偏|很|非常|极)?低(?!还是|或)|低风险"), "低自杀风险"),
 )
 _CD_TEMPLATE_RE = re.compile(r"体现了?\s*(.+?)\s*的?认知歪曲")
 # A negation (or a question) governs a label when only predicate words stand between them: 并非低自杀风险,
