@@ -62,3 +62,22 @@ def test_parse_is_tolerant(task, text, labels):
 def test_parse_failures_are_reported_not_defaulted(task, text):
     parsed = parse_response(task, text)
     assert not parsed.ok and parsed.labels == [] and parsed.error
+
+
+@pytest.mark.parametrize("task_id", list(TASKS))
+def test_a_zero_shot_instruction_names_every_label_and_the_exact_answer_sentence(task_id):
+    from mentalglm.tasks import EXPLANATION_MARKER, parse_response, zero_shot_guide
+
+    task = TASKS[task_id]
+    plain = render_instruction(task_id, "我好累")
+    zero_shot = render_instruction(task_id, "我好累", zero_shot=True)
+    assert zero_shot == plain + zero_shot_guide(task_id)
+    guide = zero_shot_guide(task_id)
+    labels = ["0到10之间的一个整数"] if task_id == "suicide_level" else list(task.labels)
+    assert all(label in guide for label in labels), guide
+    before, placeholder, after = task.label_sentence.partition("{labels}")
+    assert f"“{before}<" in guide and f">{after}”" in guide and placeholder
+    assert EXPLANATION_MARKER not in guide  # an echoed guide stays in the head, where it is blanked
+    assert parse_response(task_id, zero_shot).kind == "empty"  # the echoed prompt asserts no label
+    answer = render_response(task_id, [task.labels[0]], "帖子说“我好累”。")
+    assert parse_response(task_id, zero_shot + answer).labels == [task.labels[0]]

@@ -30,6 +30,9 @@ class EvaluateSection(Strict):
                                  "local model (--endpoint)")
     judge: Path | None = Field(None, description="a judge config (configs/judge/*.yaml): also score the "
                                "explanations with an LLM judge (--judge)")
+    zero_shot: bool | None = Field(None, description="append each task's labels and answer sentence to the "
+                                   "instruction (a model never trained on C-IMHI needs them); None: when the base "
+                                   "model itself answers (no checkpoint, no endpoint)")
 
     def output_dir(self, baseline: bool = False) -> Path:
         """Where this run's outputs go: `out`, else `{out_dir}/{split}` (`{out_dir}/baseline-{split}`)."""

@@ -45,6 +45,9 @@ class ServeSection(Strict):
 
     checkpoint: str | None = Field(None, description="PEFT adapter folder or URI (--checkpoint); None: the "
                                    "base model")
+    zero_shot: bool | None = Field(None, description="/v1/analyze appends each task's labels and answer sentence to "
+                                   "the instruction; None: when no adapter is served (chat requests are sent as "
+                                   "written)")
     detach: bool = Field(False, description="deploy and return, leaving the app on the (non-local) Ray cluster "
                          "(--detach; a Ray job always detaches)")
     model_id: str | None = Field(None, description="the id /v1/models lists (default: mentalglm-<run name>)")

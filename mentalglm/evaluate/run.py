@@ -16,7 +16,7 @@ from mentalglm.evaluate.report import write_outputs
 from mentalglm.data.records import Record
 from mentalglm.evaluate.scoring import Prediction, parse_answers, score
 from mentalglm.runs.publish import check_adapter
-from mentalglm.tasks import SCORED_TASKS
+from mentalglm.tasks import SCORED_TASKS, zero_shot_instruction
 
 if TYPE_CHECKING:
     from mentalglm.model.answer_sources import AnswerSource
@@ -124,17 +124,21 @@ def evaluate(cfg: EvaluateConfig, generator: AnswerSource | None = None, model_n
     generate = generator or answer_source(cfg)
     start = time.perf_counter()
     predictions = []
+    base_model = generator is None and ev.checkpoint is None and ev.endpoint is None
+    zero_shot = base_model if ev.zero_shot is None else ev.zero_shot
     try:
         for first in range(0, len(records), EVAL_CHUNK):
             chunk = records[first:first + EVAL_CHUNK]
-            predictions += parse_answers(chunk, generate([r.instruction for r in chunk]))
+            prompts = [zero_shot_instruction(r.instruction, r.task) if zero_shot else r.instruction for r in chunk]
+            predictions += parse_answers(chunk, generate(prompts))
     finally:
         if generator is None and hasattr(generate, "close"):
             generate.close()
     elapsed = time.perf_counter() - start
     name = model_name or ev.endpoint or str(ev.checkpoint or cfg.model.name_or_path)
     metrics = score(records, predictions, ev.split, name)
-    metrics["generation"] = {"records": len(records), "seconds": round(elapsed, 2),
+    metrics["generation"] = {"records": len(records), "prompt": "zero-shot" if zero_shot else "c-imhi",
+                             "seconds": round(elapsed, 2),
                              "samples_per_s": round(len(records) / max(elapsed, 1e-9), 2)}
     if judge is not None:
         judge_predictions(judge, records, predictions, metrics)

@@ -76,6 +76,7 @@ class MentalGLMServer:
         self.token = serving_token(self.settings)
         self.model_id = model_id
         self.base_model = cfg.model.name_or_path
+        self.zero_shot = checkpoint is None if self.settings.zero_shot is None else self.settings.zero_shot
         threads = self.settings.torch_threads or max(1, int(self.settings.cpus_per_replica))
         self.engine = GenerationEngine.load(cfg.model, checkpoint, self.settings.merge_adapter,
                                             use_gpu=self.settings.gpus_per_replica > 0, threads=threads)
@@ -171,8 +172,8 @@ class MentalGLMServer:
             raise HTTPException(413, f"post has {len(body.post)} characters; the limit is "
                                      f"{self.settings.max_post_chars} (serve.max_post_chars)")
         tasks = body.tasks()
-        prompts = await self._encode(lambda: [self.engine.instruction_prompt(render_instruction(task, body.post))
-                                              for task in tasks])
+        instructions = [render_instruction(task, body.post, self.zero_shot) for task in tasks]
+        prompts = await self._encode(lambda: [self.engine.instruction_prompt(text) for text in instructions])
         requests = [GenerationRequest(prompt, self.settings.max_new_tokens) for prompt in prompts]
         answers = await self._generate(requests)
         results = [analyze_answer(task, body.post, answer.text) for task, answer in zip(tasks, answers)]

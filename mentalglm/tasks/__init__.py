@@ -17,6 +17,8 @@ from mentalglm.tasks.registry import (
     get_task,
     render_instruction,
     render_response,
+    zero_shot_guide,
+    zero_shot_instruction,
 )
 from mentalglm.tasks.parsing import FAILURE_KINDS, ParsedResponse, parse_response
 from mentalglm.tasks.metrics import HEADLINE, PARSE_FAILURE, task_metrics
@@ -25,7 +27,7 @@ __all__ = [
     "ALL_TASKS", "COGNITIVE_DISTORTION_LABELS", "EXPLANATION_MARKER", "FAILURE_KINDS", "HEADLINE",
     "HIGH_LEVEL_THRESHOLD", "IMHI_TASK", "INSTRUCTION_TEMPLATE", "PARSE_FAILURE", "ParsedResponse", "SCORED_TASKS",
     "SUICIDE_LEVEL_LABELS", "SUICIDE_RISK_LABELS", "TASKS", "Task", "get_task", "parse_response",
-    "render_instruction", "render_response", "task_metrics",
+    "render_instruction", "render_response", "task_metrics", "zero_shot_guide", "zero_shot_instruction",
 ]
 
 # The modules other packages may import; the rest are this package's own (tests/test_layering.py).

@@ -28,7 +28,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from mentalglm.tasks.registry import INSTRUCTION_TEMPLATE, TASKS, get_task
+from mentalglm.tasks.registry import INSTRUCTION_TEMPLATE, TASKS, get_task, zero_shot_guide
 
 FAILURE_KINDS = ("empty", "no_label", "negated", "conflict", "out_of_range", "table")
 
@@ -104,7 +104,9 @@ def _blank(text: str, start: int, end: int) -> str:
     return text[:start] + " " * (end - start) + text[end:]
 
 
-_QUESTIONS = tuple(_normalise(t.question) for t in TASKS.values())
+# An echo of a question, or of a zero-shot guide (which names every label), asserts nothing.
+_QUESTIONS = tuple(_normalise(t.question) for t in TASKS.values()) + tuple(_normalise(zero_shot_guide(t))
+                                                                          for t in TASKS)
 _FRAME_PREFIX = _normalise(INSTRUCTION_TEMPLATE.split("{post}")[0])
 
 

@@ -83,9 +83,39 @@ def get_task(task_id: str) -> Task:
         raise KeyError(f"unknown task {task_id!r}; known tasks: {list(TASKS)}") from None
 
 
-def render_instruction(task_id: str, post: str) -> str:
-    """The C-IMHI instruction for `post` under `task_id`."""
-    return INSTRUCTION_TEMPLATE.format(post=post, question=get_task(task_id).question)
+def render_instruction(task_id: str, post: str, zero_shot: bool = False) -> str:
+    """The C-IMHI instruction for `post` under `task_id`; with `zero_shot`, followed by the task's guide
+    (`zero_shot_guide`)."""
+    plain = INSTRUCTION_TEMPLATE.format(post=post, question=get_task(task_id).question)
+    return zero_shot_instruction(plain, task_id) if zero_shot else plain
+
+
+# Zero-shot: a base model has never seen the C-IMHI answer format, so its instruction also names the labels and the
+# exact answer sentence. Training data keep the plain instruction; the parser blanks an echo of these guides.
+_ZERO_SHOT_CHOICE = {
+    "cognitive_distortion": "请从以下认知歪曲中选择一个或多个（多个用“, ”隔开）：{labels}。",
+    "suicide_risk": "请从以下两项中选择一项：{labels}。",
+    "suicide_level": "请选择0到10之间的一个整数等级（0级最低，10级最高）。",
+}
+_ZERO_SHOT_PLACEHOLDER = {"cognitive_distortion": "<认知歪曲>", "suicide_risk": "<高自杀风险或低自杀风险>",
+                          "suicide_level": "<等级>"}
+# The guide never contains the explanation marker itself: an echoed guide must stay in the answer's head, where the
+# parser blanks it.
+ZERO_SHOT_ANSWER = "回答的第一句必须是：“{sentence}”，然后写出“理由”二字和冒号，再引用帖子中的原话说明。"
+
+
+def zero_shot_guide(task_id: str) -> str:
+    """What a zero-shot instruction adds after the question: the task's labels and the exact answer sentence."""
+    task = get_task(task_id)
+    choice = _ZERO_SHOT_CHOICE[task.id].format(labels="、".join(task.labels))
+    sentence = task.label_sentence.format(labels=_ZERO_SHOT_PLACEHOLDER[task.id])
+    return choice + ZERO_SHOT_ANSWER.format(sentence=sentence)
+
+
+def zero_shot_instruction(instruction: str, task_id: str) -> str:
+    """A record's C-IMHI `instruction` with the zero-shot guide of its task appended (for a model without an
+    adapter; training keeps the plain instruction)."""
+    return instruction + zero_shot_guide(task_id)
 
 
 def render_response(task_id: str, labels: list[str], explanation: str | None = None) -> str:

@@ -61,3 +61,27 @@ def test_score_refuses_predictions_not_aligned_with_records(sample_data_dir):
         score(records, predictions[:-1], "test", "m")
     with pytest.raises(ValueError, match="is not for record"):
         score(records, predictions[::-1], "test", "m")
+
+
+@pytest.mark.parametrize("zero_shot", [True, False])
+def test_zero_shot_prompts_carry_each_tasks_guide_and_metrics_say_which_prompt(sample_data_dir, tmp_path, zero_shot):
+    from mentalglm.data.records import load_split
+    from mentalglm.evaluate import run
+    from mentalglm.tasks import zero_shot_guide
+
+    gold = {r.instruction: r for r in load_split(sample_data_dir, "test")}
+    asked = []
+
+    def answers(instructions):
+        asked.extend(instructions)
+        plain = [next(i for i in gold if text.startswith(i)) for text in instructions]
+        return [gold[i].response for i in plain]
+
+    metrics = run.evaluate(_cfg(sample_data_dir, f"evaluate.out={tmp_path / 'out'}",
+                                f"evaluate.zero_shot={str(zero_shot).lower()}"), generator=answers)
+    suffixes = [text[len(next(i for i in gold if text.startswith(i))):] for text in asked]
+    expected = [zero_shot_guide(gold[next(i for i in gold if t.startswith(i))].task) if zero_shot else ""
+                for t in asked]
+    assert suffixes == expected and len(asked) == 10
+    assert metrics["generation"]["prompt"] == ("zero-shot" if zero_shot else "c-imhi")
+    assert all(t["parse_failure_rate"] == 0.0 for t in metrics["tasks"].values())
