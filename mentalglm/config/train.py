@@ -28,14 +28,16 @@ class RunSection(Strict):
 
 
 class LoraSection(Strict):
-    """LoRA adapter shape. GLM-4 (transformers) names: q_proj k_proj v_proj o_proj gate_up_proj down_proj;
-    the remote-code GLM-4 uses query_key_value."""
+    """LoRA adapter shape. `all-linear` targets every Linear layer of the loaded architecture but the LM head,
+    resolved to its own names before anything starts (GLM-4: q_proj k_proj v_proj o_proj gate_up_proj down_proj;
+    Qwen2 and Llama: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)."""
 
     r: int = Field(8, ge=1, le=1024)
     alpha: float = Field(16, gt=0)
     dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"], min_length=1)
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", min_length=1, description="leaf names of Linear layers, or all-linear: every one of the "
+        "loaded model's but the LM head")
 
 
 def checkpointing_kind(value: bool | str) -> str | None:

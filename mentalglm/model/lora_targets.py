@@ -1,4 +1,5 @@
-"""Where LoRA can go in a model: the leaf names of its Linear layers, and the check that every target is one."""
+"""Where LoRA can go in a model: the leaf names of its Linear layers, `all-linear` resolved to them, and the check that
+every target is one."""
 
 from __future__ import annotations
 
@@ -32,3 +33,20 @@ def check_target_modules(model: Any, target_modules: list[str]) -> None:
     if unknown:
         raise ConfigError(f"lora.target_modules: {unknown} not in {type(model).__name__}; its Linear layers "
                           f"are {sorted(layers)}")
+
+
+def resolve_target_modules(model: Any, target_modules: list[str] | str) -> list[str]:
+    """The LoRA targets as leaf names of `model`'s Linear layers: `all-linear` becomes every one (the LM head aside),
+    in the model's order; a list is checked (`check_target_modules`) and returned as it is.
+
+    Raises:
+        ConfigError: an unknown name, or a model with no Linear layer.
+    """
+    if target_modules == "all-linear":
+        names = list(linear_module_names(model))
+        if not names:
+            raise ConfigError(f"lora.target_modules: all-linear, but {type(model).__name__} has no Linear layer "
+                              "besides its LM head")
+        return names
+    check_target_modules(model, list(target_modules))
+    return list(target_modules)

@@ -14,7 +14,7 @@ from typing import Any
 from mentalglm.config import ConfigError
 from mentalglm.config.schema import ModelConfig
 from mentalglm.config.train import LoraSection
-from mentalglm.model.lora_targets import check_target_modules
+from mentalglm.model.lora_targets import resolve_target_modules
 
 # hub id -> the folder under configs/model/ holding its config.json
 REFERENCE_CONFIGS = {"THUDM/glm-4-9b-chat-hf": "glm-4-9b-chat-hf", "zai-org/glm-4-9b-chat-hf": "glm-4-9b-chat-hf"}
@@ -79,6 +79,7 @@ class ModelShape:
     vocab: int
     lora_inputs_per_layer: int  # summed input width of one layer's LoRA-targeted modules (for dropout)
     lora_rank_outputs_per_layer: int  # summed r of one layer's LoRA A outputs
+    lora_targets: tuple[str, ...] = ()  # the Linear layers LoRA goes on (`all-linear` resolved)
 
 
 def _attach_lora(skeleton: Any, lora: LoraSection) -> Any:
@@ -106,7 +107,7 @@ def model_shape(model: ModelConfig, lora: LoraSection, persistence_threshold: in
         ConfigError: the model config cannot be read, or a LoRA target module is not in the model.
     """
     config, source = load_model_config(model)
-    key = (config.to_json_string(), source, model.trust_remote_code, lora.r, tuple(lora.target_modules),
+    key = (config.to_json_string(), source, model.trust_remote_code, lora.r, str(lora.target_modules),
            persistence_threshold)
     if key not in _SHAPES:
         _SHAPES[key] = _count_shape(config, source, model.trust_remote_code, lora, persistence_threshold)
@@ -126,7 +127,7 @@ def _count_shape(config: Any, source: str, trust_remote_code: bool, lora: LoraSe
     head = skeleton.get_output_embeddings().weight.numel()
     largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in skeleton.modules())
     small = sum(p.numel() for p in skeleton.parameters() if p.numel() < persistence_threshold)
-    check_target_modules(skeleton, lora.target_modules)
+    lora = lora.model_copy(update={"target_modules": resolve_target_modules(skeleton, lora.target_modules)})
     try:
         peft_model = _attach_lora(skeleton, lora)
     except ValueError as exc:
@@ -145,4 +146,5 @@ def _count_shape(config: Any, source: str, trust_remote_code: bool, lora: LoraSe
         small_params=small, hidden=config.hidden_size, intermediate=config.intermediate_size,
         layers=config.num_hidden_layers, heads=config.num_attention_heads,
         kv_heads=getattr(config, "num_key_value_heads", None) or config.num_attention_heads, head_dim=head_dim,
-        vocab=config.vocab_size, lora_inputs_per_layer=inputs, lora_rank_outputs_per_layer=ranks)
+        vocab=config.vocab_size, lora_inputs_per_layer=inputs, lora_rank_outputs_per_layer=ranks,
+        lora_targets=tuple(lora.target_modules))

@@ -33,7 +33,7 @@ def format_plan(plan: Plan, previous: Plan | None = None) -> str:
         f"plan: {plan.name}",
         f"  model      {shape.architecture} from {shape.source}",
         f"  params     {shape.total_params:,} base (frozen) + {shape.lora_params:,} LoRA "
-        f"(r={cfg.lora.r} on {', '.join(cfg.lora.target_modules)}; {100 * shape.lora_params / shape.total_params:.3f} %)",
+        f"(r={cfg.lora.r} on {', '.join(shape.lora_targets)}; {100 * shape.lora_params / shape.total_params:.3f} %)",
         f"  run        {s.world} worker(s), ZeRO-{s.zero.stage}"
         f"{' + optimizer offload' if s.zero.offload_optimizer else ''}"
         f"{' + parameter offload' if s.zero.offload_param and s.zero.stage == 3 else ''}, "

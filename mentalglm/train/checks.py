@@ -11,8 +11,8 @@ from mentalglm.config.train import TrainConfig
 from mentalglm.data.split_records import split_records
 from mentalglm.errors import AdapterError, ConfigError, DataError, ModelLoadError
 from mentalglm.model.loading import check_model_path
-from mentalglm.model.lora_targets import check_target_modules
-from mentalglm.plan import preflight_plan
+from mentalglm.model.lora_targets import resolve_target_modules
+from mentalglm.plan import load_model_config, preflight_plan
 from mentalglm.runs import storage
 from mentalglm.runs.publish import resolve_adapter
 from mentalglm.train.lora import adapter_settings
@@ -36,6 +36,24 @@ def resolve_paths(cfg: TrainConfig) -> TrainConfig:
     })
 
 
+def with_lora_targets(cfg: TrainConfig) -> TrainConfig:
+    """A copy of `cfg` whose `lora.target_modules` are the model's own layer names (`all-linear` resolved, a list
+    checked), read from a meta-device skeleton of the model (no weights, no memory; a hub name this machine does
+    not have is read from its shipped reference shape, as `plan` does).
+
+    Raises:
+        ConfigError: the model's config cannot be read, or a target is not one of its Linear layers.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model_config, _ = load_model_config(cfg.model)  # a local folder, the cache, or a shipped reference shape
+    with torch.device("meta"):  # shapes only: no memory, even for a 9B model
+        skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)
+    targets = resolve_target_modules(skeleton, cfg.lora.target_modules)
+    return cfg.model_copy(update={"lora": cfg.lora.model_copy(update={"target_modules": targets})})
+
+
 def preflight(cfg: TrainConfig) -> dict[str, Any]:
     """Every check that can fail before a worker starts; returns the DeepSpeed config.
 
@@ -45,11 +63,9 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
             memory exceeds its GPU (`mentalglm.plan`).
     """
     ds = read_deepspeed_config(cfg)
-    runs_at_once(cfg.ray, cfg.scaling)
-    planned = cfg.scaling.use_gpu and cfg.plan.check
-    if planned:
-        # memory per GPU against the worker type's, on the meta device (seconds); checks the LoRA targets too
-        preflight_plan(cfg, ds)
+    cfg = with_lora_targets(cfg)  # the model's config loads and every LoRA target is one of its Linear layers
+    if cfg.scaling.use_gpu and cfg.plan.check:
+        preflight_plan(cfg, ds)  # memory per GPU against the worker type's, on the meta device (seconds)
     for split in dict.fromkeys(("train", cfg.data.val_split)):
         try:
             records = split_records(cfg.data.dir, split).only(cfg.data.tasks)
@@ -57,20 +73,13 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
             raise ConfigError(f"data.dir: {exc}") from None
         if split == "train" and not records:
             raise ConfigError(f"data.tasks: no training records of {cfg.data.tasks} in {cfg.data.dir}")
-
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
     try:
         check_model_path(cfg.model.name_or_path)
-        model_config = AutoConfig.from_pretrained(cfg.model.name_or_path,
-                                                  trust_remote_code=cfg.model.trust_remote_code)
+        AutoConfig.from_pretrained(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code)
     except (OSError, ValueError, ModelLoadError) as exc:
         raise ConfigError(f"model.name_or_path: cannot load {cfg.model.name_or_path} ({exc})") from None
-    if not planned:  # the plan built the same skeleton
-        with torch.device("meta"):  # shapes only: no memory, even for a 9B model
-            skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)
-        check_target_modules(skeleton, cfg.lora.target_modules)
     if cfg.train.init_adapter:
         try:
             have = adapter_settings(resolve_adapter(cfg.train.init_adapter))
@@ -80,4 +89,5 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
         if {k: have[k] for k in want} != want:
             raise ConfigError(f"train.init_adapter: adapter has r={have['r']} on {have['target_modules']}, "
                               f"but lora asks r={cfg.lora.r} on {want['target_modules']}")
+    runs_at_once(cfg.ray, cfg.scaling)  # last: without ray.cluster this connects to (or starts) Ray
     return ds

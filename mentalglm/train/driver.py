@@ -12,7 +12,7 @@ from mentalglm.runs import RunLayout, publish
 from mentalglm.train.export import TrainResult, already_finished, export_final
 from mentalglm.train.fingerprint import check_rerun, config_fingerprint
 from mentalglm.train.fingerprint import record as record_fingerprint
-from mentalglm.train.checks import preflight, resolve_paths
+from mentalglm.train.checks import preflight, resolve_paths, with_lora_targets
 from mentalglm.train.recipe import train_loop_per_worker
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
 
     from mentalglm.train.metrics import MetricsLogger  # imports Ray: `plan` and the CLI's start stay without it
 
-    cfg = resolve_paths(cfg)
+    cfg = with_lora_targets(resolve_paths(cfg))  # `all-linear` as the model's own layer names, from here on
     layout = RunLayout.of(cfg.run)
     run_dir, final_location = layout.home, layout.final_location
     ds = preflight(cfg)

@@ -108,10 +108,10 @@ def run_sweep(cfg: TuneConfig) -> SweepResult:
     """
     from ray import tune
 
-    from mentalglm.train import preflight, resolve_paths
+    from mentalglm.train import preflight, resolve_paths, with_lora_targets
 
     check_search_space(cfg)
-    base_cfg = resolve_paths(cfg.train_config())
+    base_cfg = with_lora_targets(resolve_paths(cfg.train_config()))
     preflight(base_cfg)
     if base_cfg.scaling.use_gpu and base_cfg.plan.check:
         trial, _ = heaviest_trial(cfg)  # the sampled trial with the most memory per GPU must fit too

@@ -159,3 +159,32 @@ def test_offload_moves_states_to_cpu_memory_and_fp32_uses_4_4_8():
     assert plan.cpu_terms == {"base weights": 4 * 1000 / 2, "LoRA weights": 4 * 10 / 2,
                               "optimizer states": 8 * 10 / 2}
     assert plan.terms["gradients (LoRA)"] == 4 * 10 / 2
+
+
+def _qwen2_config_folder(folder):
+    from transformers import Qwen2Config
+
+    Qwen2Config(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, max_position_embeddings=256).save_pretrained(folder)
+    return folder
+
+
+def test_all_linear_targets_every_projection_of_each_family(tiny_model_dir, tmp_path):
+    from mentalglm.config import ConfigError, load_config
+    from mentalglm.config.train import TrainConfig
+    from mentalglm.train import with_lora_targets
+
+    qwen = _qwen2_config_folder(tmp_path / "qwen2")
+    expected = {tiny_model_dir: ("q_proj", "k_proj", "v_proj", "o_proj", "gate_up_proj", "down_proj"),
+                qwen: ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
+    for folder, names in expected.items():
+        shape = model_shape(ModelConfig(name_or_path=str(folder)), LoraSection(r=4))  # the default: all-linear
+        assert shape.lora_targets == names
+        h, kv, i, layers = shape.hidden, shape.kv_heads * shape.head_dim, shape.intermediate, shape.layers
+        mlp = 4 * (h + 2 * i) + 4 * (i + h) if "gate_up_proj" in names else 3 * 4 * (h + i)
+        assert shape.lora_params == layers * (4 * ((h + h) + 2 * (h + kv) + (h + h)) + mlp)
+        cfg = load_config(TrainConfig, REPO / "configs/train/tiny-lora.yaml", [f"model.name_or_path={folder}"])
+        assert cfg.lora.target_modules == "all-linear"
+        assert with_lora_targets(cfg).lora.target_modules == list(names)
+    with pytest.raises(ConfigError, match=r"lora.target_modules: \['gate_up_proj'\] not in Qwen2ForCausalLM"):
+        model_shape(ModelConfig(name_or_path=str(qwen)), LoraSection(target_modules=["q_proj", "gate_up_proj"]))
