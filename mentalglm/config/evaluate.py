@@ -18,7 +18,9 @@ class EvaluateSection(Strict):
     cpus_per_worker: int = Field(1, ge=1)
     use_gpu: bool = False
     merge_adapter: bool = Field(True, description="merge LoRA into the weights before generating (faster)")
-    limit: int | None = Field(None, ge=1, description="score only the first N records of the split")
+    limit: int | None = Field(None, ge=1, description="score a seeded sample of N records of the split, "
+                              "stratified by task and label (so both classes of a split sorted by label are in it)")
+    sample_seed: int = Field(0, description="the seed of the `limit` sample")
     out_dir: Path = Field(Path("runs/evaluate"), description="where `out` defaults to: {out_dir}/{split} "
                           "(baseline: {out_dir}/baseline-{split})")
     progress: bool = True

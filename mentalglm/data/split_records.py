@@ -10,6 +10,8 @@ objects; only the chunk being answered is.
 from __future__ import annotations
 
 import os
+import random
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -99,6 +101,31 @@ class SplitRecords(Sequence[Record]):
         for start, count, quota in zip(self._starts, counts, quotas):
             out += [self[start + (2 * k + 1) * count // (2 * quota)] for k in range(quota)]
         return out
+
+    def stratified(self, n: int, seed: int = 0) -> SplitRecords:
+        """A seeded sample of `n` records, stratified by task and label: each stratum (a task and its label; a
+        multi-label record by its rarest label) gets its share of `n` by size, at least one while `n` allows, drawn
+        at random (`seed`); kept in the split's order, still memory-mapped. All of them when `n` is larger."""
+        if n >= len(self):
+            return self
+        strata: dict[tuple[int, str], list[int]] = {}
+        for p, (_, ds, _) in enumerate(self._parts):
+            rows = ds["labels"]
+            counts = Counter(label for labels in rows for label in labels)
+            for i, labels in enumerate(rows):
+                key = min(labels, key=lambda lab: (counts[lab], lab)) if labels else -1
+                strata.setdefault((p, str(key)), []).append(i)
+        keys = sorted(strata)
+        quotas = {k: 1 if n >= len(keys) else 0 for k in keys}
+        while sum(quotas.values()) < n:  # the rest by the largest shortfall against the exact share
+            open_keys = [k for k in keys if quotas[k] < len(strata[k])]
+            quotas[max(open_keys, key=lambda k: n * len(strata[k]) / len(self) - quotas[k])] += 1
+        rng = random.Random(seed)
+        chosen: dict[int, list[int]] = {}
+        for key in keys:
+            chosen.setdefault(key[0], []).extend(rng.sample(strata[key], quotas[key]))
+        return SplitRecords(self.split, [(task, ds.select(sorted(chosen.get(p, []))))
+                                         for p, (task, ds, _) in enumerate(self._parts)])
 
     def first(self, n: int) -> SplitRecords:
         """The first `n` records (in task order), still memory-mapped."""

@@ -27,8 +27,8 @@ EVAL_CHUNK = 2048  # records answered per call of the answer source; only these 
 
 
 def load_eval_records(cfg: EvaluateConfig, split: str) -> SplitRecords:
-    """The scored records of `split` (tasks of `data.tasks` that have metrics), first `evaluate.limit` of them,
-    memory-mapped from the build's Parquet.
+    """The scored records of `split` (tasks of `data.tasks` that have metrics), a stratified sample of
+    `evaluate.limit` of them when set, memory-mapped from the build's Parquet.
 
     Raises:
         ConfigError: naming data.dir when the split is missing or empty.
@@ -39,7 +39,7 @@ def load_eval_records(cfg: EvaluateConfig, split: str) -> SplitRecords:
     except DataError as exc:
         raise ConfigError(f"data.dir: {exc} (evaluate.split, --split {split})") from None
     if cfg.evaluate.limit:
-        records = records.first(cfg.evaluate.limit)
+        records = records.stratified(cfg.evaluate.limit, cfg.evaluate.sample_seed)
     if not records:
         raise ConfigError(f"data.tasks: no {tasks} records in the {split} split of {cfg.data.dir}")
     return records

@@ -62,3 +62,24 @@ def test_evenly_spaced_gives_every_task_its_share(sample_data_dir):
     assert records.evenly_spaced(None) is records and records.evenly_spaced(len(records) + 5) is records
     tiny = split_records(sample_data_dir, "val")  # one record of one task among several: it is still picked
     assert {r.task for r in tiny.evenly_spaced(len(tiny.tasks))} == set(tiny.tasks)
+
+
+def test_a_limit_sample_is_seeded_and_stratified_by_label_even_when_the_split_is_sorted(tmp_path):
+    from mentalglm.config import DataBuildConfig
+    from mentalglm.data.build import build_dataset
+    from mentalglm.data.split_records import split_records
+
+    raw = tmp_path / "hl.tsv"  # sorted by label, as SOS-HL-1K's test split is: 30 low, then 10 high
+    raw.write_text("id\tlabel\tcomment\n" + "".join(f"{i}\t{int(i >= 30)}\t第{i}条帖子，今天的心情编号是{i * 7919}\n"
+                                                     for i in range(40)), encoding="utf-8")
+    build_dataset(DataBuildConfig(out_dir=tmp_path / "data", val_fraction=0, near_duplicate_jaccard=None, sources=[
+        {"name": "hl", "format": "sos_hl_1k", "task": "suicide_risk", "splits": {"train": raw, "test": raw}}]))
+    records = split_records(tmp_path / "data", "test")
+    assert [r.labels[0] for r in records.first(8)] == ["低自杀风险"] * 8  # what "the first N" gave
+    sample = records.stratified(8, seed=0)
+    assert sorted(r.labels[0] for r in sample) == ["低自杀风险"] * 6 + ["高自杀风险"] * 2  # shares by size
+    assert [r.id for r in sample] == [r.id for r in records.stratified(8, seed=0)]  # seeded
+    assert [r.id for r in sample] != [r.id for r in records.stratified(8, seed=1)]
+    ids = [r.id for r in sample]
+    assert ids == sorted(ids)  # kept in the split's order
+    assert len(records.stratified(100, seed=0)) == 40
