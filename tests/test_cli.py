@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,6 +103,9 @@ def test_ray_job_entry_point_and_pipeline(tmp_path):
     console = result.stdout + result.stderr
     assert "[pipeline] sweep: done in" in result.stdout and "log: runs/pipeline-local/pipeline.log" in result.stdout
     assert "Trial status" not in console and "Creating parquet" not in console and "examples/s" not in console
+    # progress a person can follow: a line per sweep trial as it ends, a line per report of the memorising run
+    assert re.search(r"^\[mentalglm tune\] trial 2/2 \w+ done: ", result.stdout, re.M), result.stdout[-3000:]
+    assert re.search(r"^\[mentalglm train\] step \d+/\d+ · epoch [\d.]+ · train_loss [\d.]+", result.stdout, re.M)
     log = (work / "runs/pipeline-local/pipeline.log").read_text()
     assert "Trial status" in log and "Creating parquet" in log
     summary = json.loads((work / "runs/pipeline-local/summary.json").read_text())

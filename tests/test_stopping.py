@@ -97,4 +97,5 @@ def test_sigterm_to_train_stops_it_with_one_line_and_exit_130(ray_tmp, tmp_path,
     assert proc.returncode == 130, text[-3000:]
     assert not [t for t in TRACES if t in text], text[-3000:]
     assert text.strip().splitlines()[-1] == "train: stopped (SIGTERM) before it finished"
+    assert "[mentalglm train] step 1/" in text  # progress reached the console before the stop
     assert _ray_processes(ray_tmp) == []

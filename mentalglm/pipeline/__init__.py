@@ -14,6 +14,7 @@ from mentalglm.config import PipelineConfig
 from mentalglm.evaluate.report import compare_table
 from mentalglm.pipeline import report, stages
 from mentalglm.pipeline.console import output_to
+from mentalglm.train.progress import progress_to
 from mentalglm.runs.files import write_json_atomic, write_text_atomic
 
 __all__ = ["run_pipeline"]
@@ -47,7 +48,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         UserError (ConfigError, DataError, ModelLoadError, …): from the stage that failed.
     """
     log_path = Path(cfg.out_dir) / "pipeline.log"
-    with output_to(log_path) as console:
+    with output_to(log_path) as console, progress_to(console):  # training progress lines stay on the terminal
         print(f"[pipeline] log: {log_path}", file=console, flush=True)
         summary = _run_stages(cfg, _Stages(console), log_path)
     summary["log_path"] = str(log_path)

@@ -14,4 +14,4 @@ from mentalglm.train.stages import stage_config, train
 __all__ = ["TrainResult", "preflight", "resolve_paths", "run_training", "stage_config", "train", "with_lora_targets"]
 
 # The modules other packages may import; the rest are this package's own (tests/test_layering.py).
-PUBLIC_MODULES = ('checkpointing', 'recipe')
+PUBLIC_MODULES = ('checkpointing', 'progress', 'recipe')

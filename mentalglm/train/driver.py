@@ -13,6 +13,7 @@ from mentalglm.train.export import TrainResult, already_finished, export_final
 from mentalglm.train.fingerprint import check_rerun, config_fingerprint
 from mentalglm.train.fingerprint import record as record_fingerprint
 from mentalglm.train.checks import preflight, resolve_paths, with_lora_targets
+from mentalglm.train.progress import follow_progress
 from mentalglm.train.recipe import train_loop_per_worker
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ def run_training(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult
             callbacks=[MetricsLogger(run_dir), *callbacks],
             worker_runtime_env={"env_vars": env}),
     )
-    result = trainer.fit()
+    with follow_progress(run_dir / "metrics.jsonl"):  # one line per report on the console
+        result = trainer.fit()
     metrics = dict(result.metrics or {})
     ckpt = result.checkpoint
     final_dir = None

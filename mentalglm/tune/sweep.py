@@ -7,6 +7,7 @@ run: checkpoints, metrics.jsonl, final/), and the results `…/sweep.csv`, `…/
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ def _tuner(cfg: TuneConfig, trainable: Any, layout: RunLayout, concurrency: int)
     from ray.tune.schedulers import ASHAScheduler
 
     from mentalglm.tune.placement_groups import ReleaseStrandedPlacementGroups
+    from mentalglm.tune.progress import TrialLines
 
     state = layout.tuner_state
     if tune.Tuner.can_restore(str(state)):
@@ -95,7 +97,14 @@ def _tuner(cfg: TuneConfig, trainable: Any, layout: RunLayout, concurrency: int)
                                     max_concurrent_trials=None if cfg.tune.searcher == "random" else concurrency),
         # a restored sweep gets its callbacks back from Tune's saved state
         run_config=tune.RunConfig(name="tuner", storage_path=str(layout.store),
-                                  callbacks=[ReleaseStrandedPlacementGroups()]))
+                                  callbacks=[ReleaseStrandedPlacementGroups(), TrialLines(metric, _trial_count(cfg))]))
+
+
+def _trial_count(cfg: TuneConfig) -> int:
+    """How many trials the sweep runs: samples times every combination of the grid keys."""
+    grids = [len(domain["grid"]) for domain in cfg.tune.search_space.values()
+             if isinstance(domain, dict) and "grid" in domain]
+    return cfg.tune.num_samples * math.prod(grids)
 
 
 def run_sweep(cfg: TuneConfig) -> SweepResult:
