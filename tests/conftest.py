@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository paths, the built sample records and the tiny model folder."""
+"""Shared fixtures: the repository paths, the built sample records and the tiny model folders of both families."""
 
 import os
 from pathlib import Path
@@ -33,10 +33,9 @@ def tiny_model_dir(sample_data_dir, tmp_path_factory) -> Path:
     return create_model_folder(cfg)
 
 
-@pytest.fixture(scope="session")
-def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """A LoRA adapter on the tiny model with non-zero weights (so merging changes the model), saved in PEFT
-    format beside the tokenizer, as `mentalglm train` writes `final/`."""
+def make_adapter(model_dir: Path, out: Path) -> Path:
+    """A LoRA adapter on `model_dir` with non-zero weights (so merging changes the model), saved in PEFT format
+    beside the tokenizer and published, as `mentalglm train` writes `final/`."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -44,14 +43,46 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     from mentalglm.runs.publish import write_manifest
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
     peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
                                             init_lora_weights=False, task_type="CAUSAL_LM"))
-    out = tmp_path_factory.mktemp("runs") / "tiny-serve" / "final"
     peft.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
     write_manifest(out)  # published, as `mentalglm train` publishes final/
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter on the tiny GLM model (`make_adapter`)."""
+    return make_adapter(tiny_model_dir, tmp_path_factory.mktemp("runs") / "tiny-serve" / "final")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory) -> Path:
+    """The second family: a tiny Qwen2 model with Qwen's real tokenizer and ChatML template."""
+    from mentalglm.config import ModelInitConfig
+    from mentalglm.model.tiny import create_model_folder
+
+    return create_model_folder(ModelInitConfig(out_dir=tmp_path_factory.mktemp("models") / "tiny-qwen2",
+                                               preset="tiny-qwen2"))
+
+
+@pytest.fixture(scope="session", params=["glm", "qwen2"])
+def family(request):
+    """(Family, model folder) of each model family in turn: a test using it runs on both."""
+    from families import FAMILIES
+
+    folder = request.getfixturevalue("tiny_model_dir" if request.param == "glm" else "tiny_qwen2_dir")
+    return FAMILIES[request.param], folder
+
+
+@pytest.fixture(scope="session")
+def family_adapter_dir(request, family, tmp_path_factory) -> Path:
+    """A LoRA adapter (`make_adapter`) on the model of `family` (the GLM one is `tiny_adapter_dir`)."""
+    if family[0].name == "glm":
+        return request.getfixturevalue("tiny_adapter_dir")
+    return make_adapter(family[1], tmp_path_factory.mktemp("runs") / f"tiny-{family[0].name}" / "final")
 
 
 @pytest.fixture

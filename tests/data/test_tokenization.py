@@ -1,4 +1,5 @@
-"""Tokenisation for training: loss on the response only, truncation rules, length-grouped batches."""
+"""Tokenisation for training, on both model families: loss on the response only, truncation rules, length-grouped
+batches."""
 
 import pytest
 
@@ -10,10 +11,10 @@ from mentalglm.tasks import render_instruction, render_response
 
 
 @pytest.fixture(scope="module")
-def tok(tiny_model_dir):
+def tok(family):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
+    return AutoTokenizer.from_pretrained(family[1])
 
 
 def _record(post: str, level: str = "8", explanation: str | None = "“药已经攒好了”表明计划具体。") -> Record:
@@ -21,7 +22,7 @@ def _record(post: str, level: str = "8", explanation: str | None = "“药已经
                   render_instruction("suicide_level", post), render_response("suicide_level", [level], explanation))
 
 
-def test_loss_bearing_tokens_decode_to_exactly_the_response(tok, sample_data_dir):
+def test_loss_bearing_tokens_decode_to_exactly_the_response(tok, family, sample_data_dir):
     for record in load_split(sample_data_dir, "train"):
         ex = encode_example(record, tok, max_seq_len=512)
         target = [t for t, lab in zip(ex.input_ids, ex.labels) if lab != IGNORE_INDEX]
@@ -29,10 +30,10 @@ def test_loss_bearing_tokens_decode_to_exactly_the_response(tok, sample_data_dir
         assert target[-1] == tok.eos_token_id
         prompt_len = ex.labels.index(next(lab for lab in ex.labels if lab != IGNORE_INDEX))
         assert tok.decode(ex.input_ids[:prompt_len]) == render_prompt(tok, record.instruction)
-        assert tok.decode(ex.input_ids[:prompt_len]).startswith("[gMASK]<sop><|user|>\n考虑一下这个帖子：“")
+        assert tok.decode(ex.input_ids[:prompt_len]).startswith(family[0].prompt_start + "考虑一下这个帖子：“")
 
 
-def test_long_post_is_shortened_and_label_kept(tok):
+def test_long_post_is_shortened_and_label_kept(tok, family):
     record = _record("我真的好痛苦，" * 200)
     full = encode_example(record, tok, max_seq_len=4096)
     ex = encode_example(record, tok, max_seq_len=120)
@@ -42,7 +43,7 @@ def test_long_post_is_shortened_and_label_kept(tok):
                         skip_special_tokens=True)
     assert target == record.response
     prompt = tok.decode([t for t, lab in zip(ex.input_ids, ex.labels) if lab == IGNORE_INDEX])
-    assert prompt.endswith("”问题：发帖人的自杀风险处于0到10级中的哪一级？<|assistant|>\n")
+    assert prompt.endswith("”问题：发帖人的自杀风险处于0到10级中的哪一级？" + family[0].prompt_end)
 
 
 def test_long_explanation_is_cut_after_the_label_sentence(tok):

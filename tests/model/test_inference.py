@@ -1,4 +1,4 @@
-"""The one inference layer: per-request lengths inside one batch, stop reasons, cancelling, streaming, failure
+"""The one inference layer, on both model families: per-request lengths inside one batch, stop reasons, cancelling, streaming, failure
 isolation, the health probe, and the list-of-instructions wrapper evaluation and val F1 use."""
 
 import pytest
@@ -9,8 +9,8 @@ from mentalglm.model.inference import (GenerationEngine, GenerationRequest, Gene
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_model_dir, tiny_adapter_dir):
-    return GenerationEngine.load(ModelConfig(name_or_path=str(tiny_model_dir), dtype="float32"), tiny_adapter_dir,
+def engine(family, family_adapter_dir):
+    return GenerationEngine.load(ModelConfig(name_or_path=str(family[1]), dtype="float32"), family_adapter_dir,
                                  threads=1)
 
 
