@@ -1,4 +1,5 @@
-"""Proof that the chain answers correctly: LoRA on the tiny model is trained (Ray Train + DeepSpeed, 2 workers)
+"""Proof that the chain answers correctly, on both model families (GLM-4's and Qwen2's chat formats): LoRA on the
+tiny model is trained (Ray Train + DeepSpeed, 2 workers)
 until it reproduces a dozen records, then the exported adapter, loaded back, gives exactly the trained answers,
 in `evaluate` and over HTTP from the served model.
 
@@ -15,7 +16,7 @@ from paths import REPO
 
 
 @pytest.fixture(scope="module")
-def memorised(ray_cluster, tiny_model_dir, tmp_path_factory):
+def memorised(ray_cluster, family, tmp_path_factory):
     """(adapter folder, data folder, records) of the memorise config, trained once for this module."""
     from mentalglm.config import DataBuildConfig, load_config
     from mentalglm.config.train import TrainConfig
@@ -28,7 +29,7 @@ def memorised(ray_cluster, tiny_model_dir, tmp_path_factory):
     data_cfg.sources[0].splits = {"train": REPO / "sample_data/memorise/records.jsonl"}
     build_dataset(data_cfg)
     result = train(load_config(TrainConfig, REPO / "configs/train/tiny-lora-memorise.yaml", [
-        f"model.name_or_path={tiny_model_dir}", f"data.dir={tmp / 'data'}", f"run.storage_path={tmp / 'runs'}",
+        f"model.name_or_path={family[1]}", f"data.dir={tmp / 'data'}", f"run.storage_path={tmp / 'runs'}",
         f"deepspeed.config={REPO / 'configs/deepspeed/zero2.json'}"]))
     assert result.metrics["finished"], result.metrics
     return result.final_dir, tmp / "data", load_split(tmp / "data", "train")
@@ -43,14 +44,14 @@ def test_the_memorise_set_covers_every_task_with_and_without_explanations_and_a_
     assert any(r.labels == ["高自杀风险"] for r in records)
 
 
-def test_evaluate_reproduces_every_trained_answer(memorised, tiny_model_dir, tmp_path):
+def test_evaluate_reproduces_every_trained_answer(memorised, family, tmp_path):
     from mentalglm.config import load_config, with_values
     from mentalglm.config.evaluate import EvaluateConfig
     from mentalglm.evaluate.run import evaluate
 
     adapter, data_dir, records = memorised
     cfg = load_config(EvaluateConfig, REPO / "configs/evaluate/tiny.yaml",
-                      [f"model.name_or_path={tiny_model_dir}", f"data.dir={data_dir}"])
+                      [f"model.name_or_path={family[1]}", f"data.dir={data_dir}"])
     metrics = evaluate(with_values(cfg, {"evaluate.checkpoint": adapter, "evaluate.split": "train",
                                          "evaluate.out": tmp_path / "eval"}))["tasks"]
     assert metrics["cognitive_distortion"]["micro_f1"] == 1.0
@@ -65,7 +66,7 @@ def test_evaluate_reproduces_every_trained_answer(memorised, tiny_model_dir, tmp
     assert [p["raw"] for p in predictions] == [by_id[p["id"]].response for p in predictions]
 
 
-def test_the_served_adapter_answers_with_the_trained_labels_explanation_and_alert(memorised, tiny_model_dir):
+def test_the_served_adapter_answers_with_the_trained_labels_explanation_and_alert(memorised, family):
     from ray import serve
 
     from mentalglm.config import load_config
@@ -75,7 +76,7 @@ def test_the_served_adapter_answers_with_the_trained_labels_explanation_and_aler
 
     adapter, data_dir, records = memorised
     cfg = load_config(ServeConfig, REPO / "configs/serve/local.yaml", [
-        f"model.name_or_path={tiny_model_dir}", f"data.dir={data_dir}", f"serve.port={free_port()}",
+        f"model.name_or_path={family[1]}", f"data.dir={data_dir}", f"serve.port={free_port()}",
         "serve.cpus_per_replica=0.5", "serve.torch_threads=1"])
     url = start_service(cfg, adapter)
     try:

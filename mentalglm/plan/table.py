@@ -15,6 +15,10 @@ def _si(value: float, unit: str = "FLOP") -> str:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
     if seconds < 120:
         return f"{seconds:.1f} s"
     hours, rest = divmod(int(round(seconds)), 3600)

@@ -188,3 +188,10 @@ def test_all_linear_targets_every_projection_of_each_family(tiny_model_dir, tmp_
         assert with_lora_targets(cfg).lora.target_modules == list(names)
     with pytest.raises(ConfigError, match=r"lora.target_modules: \['gate_up_proj'\] not in Qwen2ForCausalLM"):
         model_shape(ModelConfig(name_or_path=str(qwen)), LoraSection(target_modules=["q_proj", "gate_up_proj"]))
+
+
+def test_plan_durations_are_printed_in_units_that_show_them():
+    from mentalglm.plan.table import _duration
+
+    assert [_duration(s) for s in (4e-6, 0.0123, 1.25, 754, 7384)] == ["4.0 µs", "12.3 ms", "1.2 s", "12 min 34 s",
+                                                                       "2 h 03 min"]
