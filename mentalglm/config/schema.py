@@ -134,6 +134,9 @@ class ModelConfig(Strict):
     name_or_path: str
     trust_remote_code: bool = False
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    system_prompt: str | None = Field(None, description="the system turn of every instruction prompt (training, "
+                                      "evaluation, /v1/analyze); null: none, even where the chat template has a "
+                                      "default of its own (it then gets an empty system turn)")
 
 
 # ---------------------------------------------------------------- runs (train, tune, evaluate, serve)

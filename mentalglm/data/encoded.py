@@ -54,6 +54,7 @@ def _fingerprint(files: list[Path], tokenizer: Any, max_seq_len: int, min_post_c
     backend = getattr(tokenizer, "backend_tokenizer", None)
     digest.update((backend.to_str() if backend is not None else repr(tokenizer.get_vocab())).encode())
     digest.update(str(getattr(tokenizer, "chat_template", "")).encode())
+    digest.update(repr(getattr(tokenizer, "mentalglm_system_prompt", None)).encode())  # model.system_prompt
     for path in files:
         digest.update(f"{path.name}:{file_sha256(path)}".encode())
     return digest.hexdigest()[:32]

@@ -79,8 +79,44 @@ class PromptEncoder:
         return ids + self._encode(rest, plain=False)
 
     def instruction_ids(self, instruction: str) -> list[int]:
-        """Token ids of the prompt for one user instruction (what training, evaluation and /v1/analyze use)."""
-        return self.prompt_ids([{"role": "user", "content": instruction}])
+        """Token ids of the prompt for one user instruction (what training, evaluation and /v1/analyze use), after
+        the tokenizer's system prompt (`instruction_messages`)."""
+        return self.prompt_ids(instruction_messages(self.tokenizer, instruction))
+
+
+_MARK = "\ue010"
+_TEMPLATE_DEFAULTS: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+_DEFAULTS_LOCK = threading.Lock()
+
+
+def _template_has_default_system(tokenizer: Any) -> bool:
+    """Whether the chat template puts a system turn of its own before a conversation that has none: rendering
+    [user] gives [system: MARK, user]'s text with MARK replaced by some non-empty default."""
+    def render(messages: list[dict[str, str]]) -> str:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    user = {"role": "user", "content": "\ue011"}
+    try:
+        marked, plain = render([{"role": "system", "content": _MARK}, user]), render([user])
+    except Exception:  # a template without a system role (it raises): nothing of its own to suppress either
+        return False
+    before, _, after = marked.partition(_MARK)
+    return len(plain) > len(before) + len(after) and plain.startswith(before) and plain.endswith(after)
+
+
+def instruction_messages(tokenizer: Any, instruction: str) -> list[dict[str, str]]:
+    """The messages of an instruction prompt: the tokenizer's system prompt (`mentalglm_system_prompt`, set by
+    `mentalglm.model.loading.load_tokenizer` from `model.system_prompt`) as a system turn, then the user turn.
+    Without one, no system turn; a template that would insert a default of its own (Qwen2.5's "You are Qwen…")
+    gets an empty system turn instead, so no text the config did not ask for reaches the model."""
+    system = getattr(tokenizer, "mentalglm_system_prompt", None)
+    if system is None:
+        with _DEFAULTS_LOCK:
+            if tokenizer not in _TEMPLATE_DEFAULTS:
+                _TEMPLATE_DEFAULTS[tokenizer] = _template_has_default_system(tokenizer)
+            system = "" if _TEMPLATE_DEFAULTS[tokenizer] else None
+    head = [] if system is None else [{"role": "system", "content": system}]
+    return [*head, {"role": "user", "content": instruction}]
 
 
 _ENCODERS: "weakref.WeakKeyDictionary[Any, PromptEncoder]" = weakref.WeakKeyDictionary()

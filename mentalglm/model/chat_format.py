@@ -27,12 +27,15 @@ GLM4_CHAT_TEMPLATE = (
 
 
 def render_prompt(tokenizer: Any, instruction: str) -> str:
-    """The text a model sees before its answer: the chat template applied to one user turn.
+    """The text a model sees before its answer: the chat template applied to one user turn (after the tokenizer's
+    system prompt, `mentalglm.data.prompt_ids.instruction_messages`).
 
     Uses the tokenizer's own template (so the real GLM-4 tokenizer renders its own format); the prompt always
     ends in a newline after `<|assistant|>`, as GLM-4 answers on a new line.
     """
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": instruction}], tokenize=False,
+    from mentalglm.data.prompt_ids import instruction_messages
+
+    prompt = tokenizer.apply_chat_template(instruction_messages(tokenizer, instruction), tokenize=False,
                                            add_generation_prompt=True)
     return prompt if prompt.endswith("\n") else prompt + "\n"
 

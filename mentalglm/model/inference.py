@@ -105,12 +105,13 @@ def load_for_generation(model_cfg: ModelConfig, adapter: str | Path | None, merg
         ModelLoadError: the base model cannot be loaded.
         AdapterError: `adapter` is not a complete, published adapter folder (the message names the file).
     """
-    from mentalglm.model.loading import load_model, load_tokenizer
+    from mentalglm.model.loading import load_model, load_tokenizer, warn_if_system_prompt_differs
     from mentalglm.runs.publish import resolve_adapter
 
     tok_cfg = model_cfg
     if adapter is not None:
         adapter = resolve_adapter(adapter)  # verified; a URI is fetched into a cache keyed by its manifest
+        warn_if_system_prompt_differs(Path(adapter), model_cfg.system_prompt)
         if (Path(adapter) / "tokenizer_config.json").exists():
             tok_cfg = model_cfg.model_copy(update={"name_or_path": str(adapter)})
     tokenizer = load_tokenizer(tok_cfg)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from mentalglm.config.schema import ModelConfig
 from mentalglm.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
 
 
 def check_model_path(name_or_path: str, marker: str = "config.json") -> None:
@@ -43,6 +46,7 @@ def load_tokenizer(cfg: ModelConfig, local_only: bool = False):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
+    tokenizer.mentalglm_system_prompt = cfg.system_prompt  # what every prompt encoder of it puts first
     return tokenizer
 
 
@@ -69,3 +73,19 @@ def load_model(cfg: ModelConfig, dtype=None):
                                                     dtype=dtype or resolve_dtype(cfg.dtype))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model.name_or_path: cannot load model from {cfg.name_or_path} ({exc})") from None
+
+
+def warn_if_system_prompt_differs(adapter: Path, system_prompt: str | None) -> bool:
+    """Log a warning (and return True) when the adapter's run config (`config.yaml` beside it) trained with another
+    `model.system_prompt` than this one: its answers were learnt after a different prompt."""
+    import yaml
+
+    try:
+        trained = (yaml.safe_load((adapter / "config.yaml").read_text(encoding="utf-8")) or {}).get("model", {})
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False  # an adapter from elsewhere records no prompt
+    if not isinstance(trained, dict) or trained.get("system_prompt") == system_prompt:
+        return False
+    log.warning("model.system_prompt is %r here, but the adapter %s was trained with %r: its answers were learnt "
+                "after a different prompt", system_prompt, adapter, trained.get("system_prompt"))
+    return True

@@ -28,3 +28,16 @@ def test_the_arrow_split_holds_exactly_the_encoded_records_and_is_cached(sample_
     assert [p.stat().st_mtime_ns for p in arrow] == stamps  # nothing tokenised again
     shorter = encoded_split(sample_data_dir, "train", None, tok, 48, 16)  # other settings: encoded anew
     assert max(shorter.lengths) <= 48 < max(split.lengths)
+
+
+def test_the_system_prompt_is_part_of_the_encoded_cache_key(sample_data_dir, tiny_model_dir):
+    from mentalglm.config.schema import ModelConfig
+    from mentalglm.data.encoded import encoded_split
+    from mentalglm.model.loading import load_tokenizer
+
+    plain = load_tokenizer(ModelConfig(name_or_path=str(tiny_model_dir)))
+    system = load_tokenizer(ModelConfig(name_or_path=str(tiny_model_dir), system_prompt="你是一名心理健康助手。"))
+    without = list(encoded_split(sample_data_dir, "train", None, plain, 512).lengths)
+    with_system = list(encoded_split(sample_data_dir, "train", None, system, 512).lengths)
+    extra = {b - a for a, b in zip(without, with_system)}
+    assert len(extra) == 1 and extra.pop() > 0  # every example grew by the system turn: no stale cache was reused

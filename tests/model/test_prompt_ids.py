@@ -113,3 +113,53 @@ def test_concurrent_encoding_gives_the_sequential_answer(tok):
 def test_left_pad():
     ids, mask = left_pad([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_the_system_prompt_is_the_first_turn_of_every_instruction_prompt(family):
+    from mentalglm.config.schema import ModelConfig
+    from mentalglm.data.tokenization import encode_example
+    from mentalglm.model.chat_format import render_prompt
+    from mentalglm.model.loading import load_tokenizer
+
+    system = "你是一名心理健康助手。"
+    tok = load_tokenizer(ModelConfig(name_or_path=str(family[1]), system_prompt=system))
+    ids = prompt_encoder(tok).instruction_ids(render_instruction("suicide_risk", "我好累"))
+    assert _controls(tok, ids) == list(family[0].system_prompt_controls)
+    assert tok.decode(ids, skip_special_tokens=True).startswith(("system" if family[0].name == "qwen2" else "")
+                                                                 + "\n" + system)
+    assert ids == tok(render_prompt(tok, render_instruction("suicide_risk", "我好累")), add_special_tokens=False)[
+        "input_ids"]
+    record = Record("x-train-000001", "suicide_risk", "x", "train", "我好累", ["低自杀风险"], None,
+                    render_instruction("suicide_risk", "我好累"), render_response("suicide_risk", ["低自杀风险"]))
+    assert encode_example(record, tok, max_seq_len=512).input_ids[:len(ids)] == ids  # training sees it too
+    plain = load_tokenizer(ModelConfig(name_or_path=str(family[1])))
+    assert _controls(plain, prompt_encoder(plain).instruction_ids("你好")) == list(family[0].user_prompt_controls)
+
+
+def test_a_template_default_system_prompt_never_reaches_the_model(tiny_qwen2_dir):
+    from mentalglm.config.schema import ModelConfig
+    from mentalglm.model.chat_format import render_prompt
+    from mentalglm.model.loading import load_tokenizer
+
+    default = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    chat_ml = ("{% if messages[0]['role'] != 'system' %}<|im_start|>system\n" + default + "<|im_end|>\n{% endif %}"
+               "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+               "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    for system, expected in ((None, "<|im_start|>system\n<|im_end|>\n"),
+                             ("只回答标签。", "<|im_start|>system\n只回答标签。<|im_end|>\n")):
+        tok = load_tokenizer(ModelConfig(name_or_path=str(tiny_qwen2_dir), system_prompt=system))
+        tok.chat_template = chat_ml  # Qwen2.5-instruct's habit: a default system turn when none is given
+        prompt = render_prompt(tok, "你好")
+        assert prompt == expected + "<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n"
+        assert tok.decode(prompt_encoder(tok).instruction_ids("你好")) == prompt
+
+
+def test_an_adapter_trained_with_another_system_prompt_is_named_in_a_warning(tmp_path, caplog):
+    from mentalglm.model.loading import warn_if_system_prompt_differs
+
+    (tmp_path / "config.yaml").write_text("model:\n  name_or_path: m\n  system_prompt: 你是助手。\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        assert warn_if_system_prompt_differs(tmp_path, None) is True
+    assert "model.system_prompt is None here, but the adapter" in caplog.text and "'你是助手。'" in caplog.text
+    assert warn_if_system_prompt_differs(tmp_path, "你是助手。") is False
+    assert warn_if_system_prompt_differs(tmp_path / "elsewhere", None) is False  # no run config beside it
