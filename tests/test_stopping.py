@@ -25,10 +25,25 @@ TRACES = ("Traceback", "SIGTERM received", "clock_nanosleep", "*** ")
 
 @pytest.fixture
 def ray_tmp():
-    """A short RAY_TMPDIR of the command's own (socket paths must stay under 108 bytes), removed after."""
+    """A short RAY_TMPDIR of the command's own (socket paths must stay under 108 bytes), removed after, and with it
+    every process of a command a failed test left running (found by that folder in their command lines)."""
     folder = Path(tempfile.mkdtemp(prefix="mg-", dir="/tmp"))
     yield folder
+    for started in _STARTED:
+        if started.poll() is None:
+            started.kill()
+            started.wait()
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(folder) in " ".join(proc.info["cmdline"] or []):
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+    _STARTED.clear()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+_STARTED: list[subprocess.Popen] = []
 
 
 def _ray_processes(ray_tmp: Path) -> list[str]:
@@ -41,8 +56,10 @@ def _start(argv: list[str], ray_tmp: Path, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "HF_HUB_OFFLINE": "1"}
     for name in ("RAY_ADDRESS", "MENTALGLM_API_TOKEN"):
         env.pop(name, None)
-    return subprocess.Popen([CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    proc = subprocess.Popen([CLI, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             cwd=cwd)
+    _STARTED.append(proc)
+    return proc
 
 
 def test_sigterm_to_serve_answers_the_4_requests_in_flight_then_exits_0(tiny_model_dir, tiny_adapter_dir,
