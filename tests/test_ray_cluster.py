@@ -13,11 +13,14 @@ from paths import REPO
 
 
 def _watch(seen: dict, stop: threading.Event) -> None:
-    """Record (command line, niceness) of every process under this one until `stop` is set."""
+    """Record (command line, niceness) of every process under this one until `stop` is set. A Ray worker's title
+    changes over its life (ray::IDLE, ray::RayTrainWorker…, back to idle when the run ends): once seen as a training
+    worker, that record is kept."""
     while not stop.is_set():
         for proc in psutil.Process().children(recursive=True):
             try:
-                seen[proc.pid] = (" ".join(proc.cmdline()), proc.nice())
+                if "RayTrainWorker" not in seen.get(proc.pid, ("",))[0]:
+                    seen[proc.pid] = (" ".join(proc.cmdline()), proc.nice())
             except psutil.Error:
                 pass
         time.sleep(0.2)

@@ -47,6 +47,10 @@ def with_lora_targets(cfg: TrainConfig) -> TrainConfig:
     import torch
     from transformers import AutoModelForCausalLM
 
+    try:
+        check_model_path(cfg.model.name_or_path)  # a local path must hold a model; a hub id passes
+    except ModelLoadError as exc:
+        raise ConfigError(f"model.name_or_path: cannot load {cfg.model.name_or_path} ({exc})") from None
     model_config, _ = load_model_config(cfg.model)  # a local folder, the cache, or a shipped reference shape
     with torch.device("meta"):  # shapes only: no memory, even for a 9B model
         skeleton = AutoModelForCausalLM.from_config(model_config, trust_remote_code=cfg.model.trust_remote_code)
