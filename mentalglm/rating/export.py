@@ -33,7 +33,7 @@ def _from_predictions(path: Path, records: dict[str, Any]) -> list[dict[str, Any
     for lineno, row, error in iter_jsonl(path):
         if error:
             raise error
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not isinstance(row.get("task"), str):
+        if not isinstance(row.get("id"), str) or not isinstance(row.get("task"), str):  # iter_jsonl gave an object
             raise DataError(path, lineno, "not a prediction (an object with id, task, predicted, explanation)")
         if not row.get("explanation") or row.get("predicted") is None:
             continue  # nothing to rate: no explanation, or an answer that named no label
@@ -52,7 +52,8 @@ def _from_review(path: Path) -> list[dict[str, Any]]:
     text, _ = read_text(path)
     out = []
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("id", "task", "labels", "post", "explanation", "status") if c not in (reader.fieldnames or [])]
+    columns = reader.fieldnames or []
+    missing = [c for c in ("id", "task", "labels", "post", "explanation", "status") if c not in columns]
     if missing:
         raise DataError(path, 1, f"no {', '.join(missing)} column (a review.csv of `data explain --review`)")
     for row in reader:

@@ -79,10 +79,9 @@ def preflight(cfg: TrainConfig) -> dict[str, Any]:
             raise ConfigError(f"data.tasks: no training records of {cfg.data.tasks} in {cfg.data.dir}")
     from transformers import AutoConfig
 
-    try:
-        check_model_path(cfg.model.name_or_path)
+    try:  # the local folder was checked by with_lora_targets; a hub id must load here, not only its reference shape
         AutoConfig.from_pretrained(cfg.model.name_or_path, trust_remote_code=cfg.model.trust_remote_code)
-    except (OSError, ValueError, ModelLoadError) as exc:
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"model.name_or_path: cannot load {cfg.model.name_or_path} ({exc})") from None
     if cfg.train.init_adapter:
         try:
